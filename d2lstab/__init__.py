@@ -1,0 +1,28 @@
+"""d2lstab: the companion package of the book on training deep networks stably.
+
+``import d2lstab as d2l`` first makes MXNet 1.9.1 importable on current NumPy
+and Python (see ``d2lstab._compat``), switches MXNet to its NumPy interface
+(``npx.set_np()``), and then exposes the helpers every chapter uses. The
+topic modules (``d2l.init``, ``d2l.activations``, ``d2l.optim``, ...) mirror
+the chapters.
+"""
+from . import _compat
+
+_compat.patch()
+
+import mxnet as _mx  # noqa: E402  (must follow the patch)
+from mxnet import npx as _npx  # noqa: E402
+
+_npx.set_np()
+
+from .utils import Timer, cpu, num_gpus, seed, try_gpu  # noqa: E402
+from .plotting import plot, set_axes, set_figsize, use_svg_display  # noqa: E402
+from . import data, diagnostics, train  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Timer", "cpu", "num_gpus", "seed", "try_gpu",
+    "plot", "set_axes", "set_figsize", "use_svg_display",
+    "data", "diagnostics", "train",
+]

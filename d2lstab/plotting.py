@@ -1,0 +1,118 @@
+"""Plotting helpers with d2l's signatures, made reproducible.
+
+The notebooks store their figures as SVG and the regression tests compare
+that SVG text, so ``use_svg_display()`` fixes the two things that would make
+the same figure differ between runs: the random ids matplotlib derives for
+clip paths and glyphs (``svg.hashsalt``) and the creation date it writes into
+the metadata.
+"""
+import numbers
+
+import numpy as onp
+
+from . import _validate as check
+
+SVG_HASHSALT = "d2lstab"
+
+
+def use_svg_display():
+    """Show figures in notebooks as SVG, byte-identical from run to run."""
+    import matplotlib as mpl
+
+    mpl.rcParams["svg.hashsalt"] = SVG_HASHSALT
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # pragma: no cover - very old IPython
+        from IPython.display import set_matplotlib_formats
+    # kwargs reach Figure.savefig: no date in the metadata, a fixed dpi.
+    set_matplotlib_formats("svg", metadata={"Date": None})
+
+
+def _figsize(name, figsize):
+    if (not isinstance(figsize, (tuple, list)) or len(figsize) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in figsize)):
+        raise ValueError(f"{name} must be a pair of positive numbers (width, height), got {figsize!r}")
+    return tuple(float(v) for v in figsize)
+
+
+def set_figsize(figsize=(3.5, 2.5)):
+    """Set the default figure size in inches (and switch to SVG output)."""
+    import matplotlib.pyplot as plt
+
+    figsize = _figsize("figsize", figsize)
+    use_svg_display()
+    plt.rcParams["figure.figsize"] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """Set labels, limits, scales and legend of a matplotlib ``Axes``."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
+def _to_numpy(values):
+    """An MXNet array, a list or a NumPy array as a 1-D NumPy array."""
+    if hasattr(values, "asnumpy"):
+        values = values.asnumpy()
+    return onp.asarray(values, dtype=float).ravel()
+
+
+def _has_one_axis(values):
+    if hasattr(values, "ndim"):
+        return values.ndim == 1
+    return isinstance(values, (list, tuple)) and (len(values) == 0 or not hasattr(values[0], "__len__"))
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+         xscale='linear', yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'),
+         figsize=(3.5, 2.5), axes=None):
+    """Plot one or several curves (d2l's ``plot``).
+
+    ``X`` and ``Y`` may each be one sequence or a list of sequences (MXNet or
+    NumPy arrays, lists). With ``Y=None`` the values in ``X`` are plotted
+    against their index. Returns the ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+
+    check.one_of("xscale", xscale, {"linear", "log", "symlog", "logit"})
+    check.one_of("yscale", yscale, {"linear", "log", "symlog", "logit"})
+    if not isinstance(fmts, (tuple, list)) or not fmts:
+        raise ValueError(f"fmts must be a non-empty tuple of format strings, got {fmts!r}")
+    if legend is None:
+        legend = []
+    if X is None:
+        raise TypeError("X must be a sequence of values or a list of sequences, got None")
+    figsize = _figsize("figsize", figsize)
+    set_figsize(figsize)
+    if axes is None:
+        axes = plt.gca()
+    if _has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif _has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    if len(X) != len(Y):
+        raise ValueError(f"X and Y must hold the same number of curves, got {len(X)} and {len(Y)}")
+    axes.cla()
+    for i, (x, y) in enumerate(zip(X, Y)):
+        fmt = fmts[i % len(fmts)]
+        y = _to_numpy(y)
+        if len(x):
+            x = _to_numpy(x)
+            if x.shape != y.shape:
+                raise ValueError(f"curve {i}: X has {x.size} points but Y has {y.size}")
+            axes.plot(x, y, fmt)
+        else:
+            axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    return axes
