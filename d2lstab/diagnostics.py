@@ -124,7 +124,10 @@ def activation_stats(net, X):
     """Statistics of each layer's output for a forward pass of X (prediction mode).
 
     Returns a list, input to output, of dicts with keys ``layer``,
-    ``activation`` (or None), ``mean``, ``std`` and ``saturated``: for
+    ``activation`` (or None), ``mean`` and ``std`` (over all outputs),
+    ``input_std`` (each unit's standard deviation across the rows of X,
+    averaged over units: how much the layer's output still depends on the
+    input) and ``saturated``: for
     sigmoid the fraction of outputs below 0.0025 or above 0.9975, for tanh
     the fraction with |y| > 0.995 (in both the derivative is under 1% of its
     peak), for ReLU the fraction that are exactly 0 (no gradient); None for
@@ -141,6 +144,7 @@ def activation_stats(net, X):
             "activation": act,
             "mean": float(h.mean()),
             "std": float(h.std()),
+            "input_std": float(h.reshape(h.shape[0], -1).std(axis=0).mean()),
             "saturated": _inactive_fraction(h, act),
         })
     return stats

@@ -77,7 +77,9 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
 
     ``X`` and ``Y`` may each be one sequence or a list of sequences (MXNet or
     NumPy arrays, lists). With ``Y=None`` the values in ``X`` are plotted
-    against their index. Returns the ``Axes``.
+    against their index. Like d2l's, it returns None (so a cell ending in
+    ``d2l.plot(...)`` shows the figure and no ``<Axes>`` repr); pass ``axes``
+    to draw into an ``Axes`` you hold.
     """
     import matplotlib.pyplot as plt
 
@@ -115,4 +117,3 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
         else:
             axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
-    return axes
