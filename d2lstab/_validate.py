@@ -125,7 +125,7 @@ def params(name, value, need_grad=True):
 
     if isinstance(value, (np.ndarray, gluon.Parameter)):
         value = [value]
-    if isinstance(value, dict):
+    if callable(getattr(value, "values", None)):  # dict or gluon ParameterDict
         value = list(value.values())
     try:
         items = list(value)
