@@ -1,6 +1,6 @@
 """d2lstab makes MXNet 1.9.1 import on each supported Python, in a fresh venv.
 
-For Python 3.11 (this machine's) and 3.12 (what Colab runs): create an empty
+For Python 3.10, 3.11 (this machine's) and 3.12 (what Colab runs): create an empty
 venv, `pip install` this checkout with its declared dependencies (so the
 `setuptools; python_version >= '3.12'` dependency that brings back
 `distutils` is itself under test), then import d2lstab and train one step.
@@ -43,7 +43,7 @@ def _python(minor):
     return found[-1]
 
 
-@pytest.mark.parametrize("minor", [11, 12])
+@pytest.mark.parametrize("minor", [10, 11, 12])
 def test_fresh_venv_imports_and_trains(minor, tmp_path):
     venv = tmp_path / f"py3{minor}"
     subprocess.run([_python(minor), "-m", "venv", str(venv)], check=True, timeout=300)
