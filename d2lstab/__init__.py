@@ -17,12 +17,14 @@ _npx.set_np()
 
 from .utils import Timer, cpu, num_gpus, seed, try_gpu  # noqa: E402
 from .plotting import plot, set_axes, set_figsize, use_svg_display  # noqa: E402
-from . import activations, data, diagnostics, gradcheck, init, optim, schedules, train  # noqa: E402
+from . import (activations, batchnorm, data, diagnostics, gradcheck, init, optim,  # noqa: E402
+               regularization, schedules, train)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Timer", "cpu", "num_gpus", "seed", "try_gpu",
     "plot", "set_axes", "set_figsize", "use_svg_display",
-    "activations", "data", "diagnostics", "gradcheck", "init", "optim", "schedules", "train",
+    "activations", "batchnorm", "data", "diagnostics", "gradcheck", "init", "optim",
+    "regularization", "schedules", "train",
 ]
