@@ -4,7 +4,10 @@
 * ``dropout`` and the ``Dropout`` block: inverted (the standard) and traditional.
 * ``EarlyStopping``: a ``d2lstab.train.Callback`` that stops ``fit`` after
   ``patience`` epochs without improvement and restores the best parameters.
+* ``soft_threshold_``: the proximal step of L1, which makes exact zeros.
 * ``max_norm_``: rescales each unit's incoming weight vector onto a ball.
+* ``AfterStep``: wraps a trainer so a projection (``max_norm_``,
+  ``soft_threshold_``) runs after every update inside ``train.fit``.
 
 Chapter 6 derives and tests each one against MXNet's built-ins.
 """
@@ -13,8 +16,8 @@ from mxnet import autograd, gluon, np
 from . import _validate as check
 from .train import Callback
 
-__all__ = ["l2_penalty", "l1_penalty", "l1_l2_penalty", "dropout", "Dropout",
-           "EarlyStopping", "max_norm_"]
+__all__ = ["l2_penalty", "l1_penalty", "l1_l2_penalty", "soft_threshold_", "dropout",
+           "Dropout", "EarlyStopping", "max_norm_", "AfterStep"]
 
 
 def _arrays(params):
@@ -59,6 +62,24 @@ def l1_l2_penalty(params, l1=0.01, l2=0.01):
     l1 = check.non_negative("l1", l1)
     l2 = check.non_negative("l2", l2)
     return l1 * l1_penalty(params) + l2 * l2_penalty(params)
+
+
+def soft_threshold_(params, threshold):
+    r"""The proximal step of the L1 penalty, in place: $w \leftarrow \operatorname{sign}(w)\max(|w|-t, 0)$.
+
+    After a gradient step on the data loss with learning rate $\eta$, calling
+    this with $t = \eta\lambda$ is one step of proximal gradient descent
+    (ISTA; Daubechies, Defrise and De Mol 2004) on loss + $\lambda\sum|w|$.
+    Unlike the subgradient ``sign(w)``, it sets small weights to exactly zero.
+    Returns the number of entries that are exactly zero afterwards.
+    """
+    arrays = _arrays(params)
+    threshold = check.non_negative("threshold", threshold)
+    zeros = 0
+    for w in arrays:
+        w[:] = np.sign(w) * np.maximum(abs(w) - threshold, 0)
+        zeros += int((w == 0).sum())
+    return zeros
 
 
 def dropout(X, p, training=True, inverted=True):
@@ -228,3 +249,38 @@ def max_norm_(params, max_norm, axis=1):
         w[:] = new
         rescaled += int(too_big.sum())
     return rescaled
+
+
+class AfterStep:
+    """A trainer that runs ``fn()`` after every update: projections inside ``train.fit``.
+
+    ``trainer`` is a ``gluon.Trainer`` or a ``d2lstab.optim`` optimizer. ``fit``
+    treats this wrapper like a from-scratch optimizer: it differentiates the
+    mean loss, then calls ``step()`` (here: ``trainer.step(1)`` for a Gluon
+    trainer, since the gradient is already a mean, or ``trainer.step()``,
+    followed by ``fn()``) and ``zero_grad()``. Example, max-norm after each
+    minibatch update::
+
+        AfterStep(trainer, lambda: max_norm_(weights, 3.0))
+    """
+
+    def __init__(self, trainer, fn):
+        if not (isinstance(trainer, gluon.Trainer) or callable(getattr(trainer, "step", None))):
+            raise TypeError(f"trainer must be a gluon.Trainer or an optimizer with step(), "
+                            f"got {type(trainer).__name__}")
+        self.trainer = trainer
+        self.fn = check.callable_("fn", fn)
+        self.steps = 0
+
+    def step(self):
+        if isinstance(self.trainer, gluon.Trainer):
+            self.trainer.step(1)
+        else:
+            self.trainer.step()
+        self.fn()
+        self.steps += 1
+
+    def zero_grad(self):
+        if callable(getattr(self.trainer, "zero_grad", None)):
+            self.trainer.zero_grad()
+        # a gluon.Trainer's parameters have grad_req='write': backward overwrites them

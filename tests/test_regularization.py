@@ -334,3 +334,40 @@ def test_max_norm_bad_arguments():
         reg.max_norm_([W], 1.0, axis="rows")
     with pytest.raises(ValueError, match="params"):
         reg.max_norm_([], 1.0)
+
+
+# ---------------------------------------------------------------- proximal L1 and AfterStep
+
+def test_soft_threshold_closed_form():
+    w0 = onp.array([-2.0, -0.3, 0.0, 0.1, 0.5, 3.0])
+    w = np.array(w0)
+    zeros = reg.soft_threshold_([w], 0.5)
+    onp.testing.assert_allclose(w.asnumpy(), [-1.5, 0.0, 0.0, 0.0, 0.0, 2.5])
+    assert zeros == 4
+    with pytest.raises(ValueError, match="threshold"):
+        reg.soft_threshold_([w], -0.1)
+
+
+def test_after_step_runs_fn_after_each_update_inside_fit():
+    d2l.seed(0)
+    rng = onp.random.default_rng(0)
+    X = rng.normal(size=(30, 4)).astype("float32") * 5
+    y = rng.integers(0, 2, size=30).astype("int32")
+    it = d2l.data.load_array(X, y, 10)
+    net = gluon.nn.Dense(2, in_units=4)
+    net.initialize(init.Normal(3.0))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1.0})
+    norms = []
+
+    def project():
+        reg.max_norm_([net.weight], 0.5)
+        norms.append(float(onp.linalg.norm(net.weight.data().asnumpy(), axis=1).max()))
+
+    wrapped = reg.AfterStep(trainer, project)
+    train.fit(net, it, it, gluon.loss.SoftmaxCrossEntropyLoss(), wrapped, 2, progress=False)
+    assert wrapped.steps == len(norms) == 6  # 3 minibatches x 2 epochs
+    assert max(norms) <= 0.5 * (1 + 1e-6)
+    with pytest.raises(TypeError, match="fn"):
+        reg.AfterStep(trainer, 3)
+    with pytest.raises(TypeError, match="trainer"):
+        reg.AfterStep(object(), project)
