@@ -169,18 +169,21 @@ def maxout(x, num_pieces, axis=-1):
     return grouped.max(axis=axis + 1)
 
 
-def derivative(f, x):
+def derivative(f, x, train_mode=True):
     """Elementwise df/dx of an elementwise ``f`` at ``x``, by autograd.
 
     Back-propagates ``sum(f(x))`` (ones as head gradient); for an
     elementwise f that gives f'(x_i) in position i. ``x`` is copied, so the
-    caller's array is untouched. Recording is in training mode.
+    caller's array is untouched. Recording is in training mode unless
+    ``train_mode=False`` (which MXNet's own RReLU needs: its training mode
+    crashes MXNet 1.9.1 on CPU).
     """
     check.callable_("f", f)
     check.array("x", x)
+    train_mode = check.boolean("train_mode", train_mode)
     x = x.copy()
     x.attach_grad()
-    with autograd.record():
+    with autograd.record(train_mode=train_mode):
         y = f(x)
     if not isinstance(y, np.ndarray) or y.shape != x.shape:
         raise ValueError(

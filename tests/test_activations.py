@@ -319,7 +319,19 @@ def test_bad_slopes():
         A.prelu(np.zeros((2, 3)), mx([0.1, 0.2]))
 
 
+def test_derivative_train_mode():
+    x = -np.ones((2000,))
+    d2l.seed(0)
+    block = A.RReLU(0.1, 0.5)
+    g_pred = A.derivative(block, x, train_mode=False)
+    g_train = A.derivative(block, x)
+    close(g_pred, onp.full(2000, 0.3))
+    assert g_train.asnumpy().std() > 0.1   # U(0.1, 0.5) slopes have std 0.115
+
+
 def test_derivative_bad_arguments():
+    with pytest.raises(TypeError, match="train_mode"):
+        A.derivative(A.relu, mx([1.0]), train_mode=1)
     with pytest.raises(TypeError, match="f"):
         A.derivative(3, mx([1.0]))
     with pytest.raises(TypeError, match="x"):
