@@ -174,6 +174,17 @@ def test_rrelu_eval_matches_mxnet_prediction_mode():
     close(A.rrelu(x), theirs.asnumpy().astype(onp.float64))
 
 
+def test_mxnet_rrelu_prediction_gradient_bug_is_still_there():
+    # MXNet 1.9.1's RReLU backward in prediction mode returns slope * x (the output) for
+    # x < 0 instead of the slope; the chapter reports it. Ours is the slope.
+    x = mx([-2.0, -1.0, 0.5])
+    f = lambda v: npx.leaky_relu(v, act_type="rrelu", lower_bound=0.125, upper_bound=1 / 3)[0]  # noqa: E731
+    mean = (0.125 + 1 / 3) / 2
+    theirs = A.derivative(f, x, train_mode=False).asnumpy()
+    close(theirs, [-2 * mean, -mean, 1.0])
+    close(A.derivative(A.rrelu, x), [mean, mean, 1.0])
+
+
 # ---------------------------------------------------------------- RReLU randomness
 
 
