@@ -319,6 +319,15 @@ def test_non_array_input(f):
         f([1.0, 2.0])
 
 
+def test_prelu_and_maxout_non_array_input():
+    with pytest.raises(TypeError, match="x"):
+        A.prelu([1.0], 0.25)
+    with pytest.raises(TypeError, match="x"):
+        A.maxout([1.0, 2.0], 2)
+    with pytest.raises(TypeError, match="alpha"):
+        A.prelu(mx([1.0]), "0.25")
+
+
 def test_bad_slopes():
     with pytest.raises(ValueError, match="alpha"):
         A.leaky_relu(mx([1.0]), alpha=-0.1)

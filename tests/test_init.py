@@ -234,6 +234,19 @@ def test_orthogonal(shape):
     assert onp.allclose(gram, 1.5 ** 2 * onp.eye(small), atol=1e-5)
 
 
+@pytest.mark.parametrize("gain", [0, -1.0])
+def test_orthogonal_gain_positive(gain):
+    with pytest.raises(ValueError, match="gain"):
+        I.orthogonal((4, 4), gain=gain)
+
+
+def test_variance_scaling_bad_dtype_and_ctx():
+    with pytest.raises(ValueError, match="dtype"):
+        I.variance_scaling((3, 3), dtype="int32")
+    with pytest.raises(TypeError, match="ctx"):
+        I.variance_scaling((3, 3), ctx="cpu")
+
+
 def test_our_xavier_matches_mxnet_xavier_statistics():
     # MXNet's Xavier(uniform, avg, magnitude=3) draws U(-sqrt(3/n_avg), +...), the Glorot
     # uniform; both samples must have the formula's variance.
