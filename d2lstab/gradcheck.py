@@ -34,7 +34,13 @@ call ``f(arrays)`` with a list of float64 arrays, one per entry of
 ``f`` must compute in float64 and return one number (an array with one
 element or a Python float). Both the autograd pass and the finite
 differences run in prediction mode (dropout off, batch normalization on its
-moving statistics) unless ``training=True``.
+moving statistics) unless ``training=True``. Two caveats: with
+``training=True`` every evaluation of ``f`` draws a new dropout mask (the
+check then fails although nothing is wrong) and updates batch
+normalization's moving statistics; and MXNet 1.9.1's built-in batch
+normalization back-propagates as if in training mode even when recorded in
+prediction mode, so ``gluon.nn.BatchNorm`` fails the default check (chapter 8
+shows this; ``d2lstab.batchnorm.BatchNorm`` passes in both modes).
 """
 import numbers
 
