@@ -172,6 +172,12 @@ class SGD(Optimizer):
     ``p_lookahead = p - lr * mu * v`` it is Sutskever et al.'s (2013)
     look-ahead form of Nesterov's (1983) method. ``weight_decay`` adds
     ``weight_decay * p`` to ``g`` (L2 regularization).
+
+    MXNet's ``SGD`` stores ``-lr * v`` instead of ``v`` (the same updates while
+    ``lr`` is constant, not when it changes). MXNet 1.9.1's ``NAG`` with
+    ``wd > 0`` differs from this rule: its kernel, called with
+    ``out=weight``, computes the momentum's weight-decay term from the
+    already-updated weight (chapter "Gradient-descent optimizers").
     """
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0, *, lr_schedule=None):
