@@ -87,30 +87,66 @@ def _check_iter(name, data_iter):
         raise TypeError(f"{name} must be an iterable of (X, y) batches, got {type(data_iter).__name__}")
 
 
+def _hits(y_hat, y):
+    """Number of correct predictions, as an array on the device (no waiting)."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        pred = y_hat.argmax(axis=1)
+    else:
+        pred = (y_hat.reshape(-1) > 0)
+    return (pred.astype(y.dtype) == (y if y.ndim == 1 else y.reshape(-1))).sum()
+
+
+def _total_hits(outputs):
+    """Correct predictions over a list of (y_hat, y) minibatches: one count, read once."""
+    from mxnet import np
+
+    if len(outputs) == 1:
+        return float(_hits(*outputs[0]))
+    y_hat = np.concatenate([o for o, _ in outputs])
+    y = np.concatenate([t if t.ndim == 1 else t.reshape(-1) for _, t in outputs])
+    return float(_hits(y_hat, y))
+
+
+def _batch_loss(l, n):
+    """The sum of a minibatch's per-example losses, as a Python float (this waits)."""
+    return float(l.sum()) if l.ndim else float(l) * n
+
+
 def accuracy(y_hat, y):
     """Number of correct predictions (a float).
 
     ``y_hat`` holds class scores of shape (n, classes), or one logit per row
     (shape (n,) or (n, 1)) for a binary problem, where > 0 means class 1.
     """
-    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
-        pred = y_hat.argmax(axis=1)
-    else:
-        pred = (y_hat.reshape(-1) > 0)
-    return float((pred.astype(y.dtype) == y.reshape(-1)).sum())
+    return float(_hits(y_hat, y))
+
+
+def _evaluate(net, data_iter, loss=None):
+    """(mean per-example loss or None, accuracy) in one pass, in prediction mode.
+
+    The per-minibatch results stay on the device until the pass is over and
+    are then read and added in order: the same numbers as reading each one at
+    once, without making Python wait for MXNet inside the loop.
+    """
+    losses, outputs, count = [], [], 0
+    for X, y in data_iter:
+        y_hat = net(X)
+        n = y.shape[0]
+        if loss is not None:
+            losses.append((loss(y_hat, y), n))
+        outputs.append((y_hat, y))
+        count += n
+    if count == 0:
+        raise ValueError("data_iter yielded no examples")
+    mean_loss = None if loss is None else sum(_batch_loss(l, n) for l, n in losses) / count
+    return mean_loss, _total_hits(outputs) / count
 
 
 def evaluate_accuracy(net, data_iter):
     """Accuracy of ``net`` on ``data_iter`` in prediction mode, in [0, 1]."""
     _check_net(net)
     _check_iter("data_iter", data_iter)
-    correct, total = 0.0, 0
-    for X, y in data_iter:
-        correct += accuracy(net(X), y)
-        total += y.shape[0]
-    if total == 0:
-        raise ValueError("data_iter yielded no examples")
-    return correct / total
+    return _evaluate(net, data_iter)[1]
 
 
 def evaluate_loss(net, data_iter, loss):
@@ -118,14 +154,7 @@ def evaluate_loss(net, data_iter, loss):
     _check_net(net)
     _check_iter("data_iter", data_iter)
     check.callable_("loss", loss)
-    total, count = 0.0, 0
-    for X, y in data_iter:
-        l = loss(net(X), y)
-        total += float(l.sum()) if l.ndim else float(l) * y.shape[0]
-        count += y.shape[0]
-    if count == 0:
-        raise ValueError("data_iter yielded no examples")
-    return total / count
+    return _evaluate(net, data_iter, loss)[0]
 
 
 def _is_gluon_trainer(trainer):
@@ -253,7 +282,8 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
     try:
         for epoch in range(1, num_epochs + 1):
             tic = time.perf_counter()
-            loss_sum, correct, count = 0.0, 0.0, 0
+            # Minibatch results are read once the epoch is done (see _evaluate).
+            losses, outputs, count = [], [], 0
             for X, y in train_iter:
                 n = y.shape[0]
                 with autograd.record():
@@ -266,18 +296,22 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
                 else:
                     trainer.step()
                     trainer.zero_grad()
-                batch_loss = float(l.sum()) if l.ndim else float(l) * n
-                if not math.isfinite(batch_loss):
-                    loss_sum = float("nan")
-                loss_sum += batch_loss
-                correct += accuracy(y_hat, y)
+                losses.append((l, n))
+                outputs.append((y_hat, y))
                 count += n
             if count == 0:
                 raise ValueError("train_iter yielded no examples")
+            loss_sum = 0.0
+            for l, n in losses:
+                batch_loss = _batch_loss(l, n)
+                if not math.isfinite(batch_loss):
+                    loss_sum = float("nan")
+                loss_sum += batch_loss
             history.train_loss.append(loss_sum / count)
-            history.train_acc.append(correct / count)
-            history.test_loss.append(evaluate_loss(net, test_iter, loss))
-            history.test_acc.append(evaluate_accuracy(net, test_iter))
+            history.train_acc.append(_total_hits(outputs) / count)
+            test_loss, test_acc = _evaluate(net, test_iter, loss)
+            history.test_loss.append(test_loss)
+            history.test_acc.append(test_acc)
             history.epoch_time.append(time.perf_counter() - tic)
             history.stopped_epoch = epoch
             shown.epoch(epoch, history)

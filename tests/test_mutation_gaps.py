@@ -64,3 +64,77 @@ def test_check_gradients_rejects_bad_arguments():
         d2l.gradcheck.check_gradients(f, [x], training="yes")
     with pytest.raises(ValueError, match=r"^params\b"):
         d2l.gradcheck.check_gradients(f, [])
+
+
+# Mutants of d2lstab.train that the unit tests let through (tools/mutate.py):
+# `train-binary-argmax` and `train-eval-loss-mean`.
+
+def test_accuracy_binary_logits_by_hand():
+    """One logit per row, shape (n, 1) or (n,): class 1 where the logit is > 0."""
+    logits = np.array([[2.0], [-1.0], [0.5], [-3.0], [0.0]])
+    y = np.array([1, 0, 0, 1, 0], dtype="int32")
+    # predictions 1, 0, 1, 0, 0 -> correct: rows 0, 1, 4
+    assert d2l.train.accuracy(logits, y) == 3.0
+    assert d2l.train.accuracy(logits.reshape(-1), y) == 3.0
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert d2l.train.accuracy(scores, np.array([1, 1, 1], dtype="int32")) == 2.0
+
+
+def test_evaluate_loss_is_the_mean_over_examples_not_batches():
+    """Batches of 3, 3 and 1 examples: the mean per-example loss weighs each example once."""
+    import numpy as onp
+
+    net = gluon.nn.Dense(1, in_units=1, use_bias=False)
+    net.initialize()
+    net.weight.set_data(np.ones((1, 1)))
+    X = onp.arange(7, dtype=onp.float32).reshape(7, 1)
+    y = onp.zeros(7, dtype=onp.float32)
+    data = d2l.data.load_array(X, y, batch_size=3, shuffle=False)
+    loss = gluon.loss.L2Loss()  # (y_hat - y)^2 / 2 = x^2 / 2 per example
+    expected = float((X[:, 0] ** 2 / 2).mean())  # 91 / 14
+    assert d2l.train.evaluate_loss(net, data, loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fit_numbers_equal_separate_evaluations_when_nothing_learns():
+    """With lr = 0 the network never changes, so fit's per-epoch training loss and
+    accuracy must equal evaluate_loss/evaluate_accuracy on the training set (up to
+    float32 rounding: the training loader shuffles, so each minibatch's float32 sum
+    covers other examples; 1e-6 relative is a few float32 ulps), and its test
+    numbers must equal them on the test set exactly. Guards fit's deferred reads."""
+    d2l.seed(0)
+    train_iter, test_iter = d2l.data.load_digits(batch_size=100)
+    net = gluon.nn.Sequential()
+    net.add(gluon.nn.Dense(16, activation="relu", in_units=64), gluon.nn.Dense(10, in_units=16))
+    net.initialize()
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    opt = d2l.optim.SGD(net.collect_params().values(), lr=0.0)
+    history = d2l.train.fit(net, train_iter, test_iter, loss, opt, 2, progress=False)
+    train_loss = d2l.train.evaluate_loss(net, train_iter, loss)
+    train_acc = d2l.train.evaluate_accuracy(net, train_iter)
+    for epoch in range(2):
+        assert history.train_loss[epoch] == pytest.approx(train_loss, rel=1e-6)
+        assert history.train_acc[epoch] == train_acc
+        assert history.test_loss[epoch] == d2l.train.evaluate_loss(net, test_iter, loss)
+        assert history.test_acc[epoch] == d2l.train.evaluate_accuracy(net, test_iter)
+
+
+def test_fit_reports_nan_when_a_minibatch_loss_is_not_finite():
+    d2l.seed(0)
+    X = np.ones((6, 2))
+    y = np.zeros((6,), dtype="int32")
+    data = d2l.data.load_array(X, y, batch_size=2, shuffle=False)
+    net = gluon.nn.Dense(2, in_units=2)
+    net.initialize()
+    base = gluon.loss.SoftmaxCrossEntropyLoss()
+    calls = []
+
+    def loss(y_hat, y):  # the second training minibatch gets an infinite loss (finite gradient)
+        calls.append(1)
+        l = base(y_hat, y)
+        return l + np.array(float("inf")) if len(calls) == 2 else l
+
+    history = d2l.train.fit(net, data, data, loss, d2l.optim.SGD(net.collect_params().values(), lr=0.0),
+                            1, progress=False)
+    import math
+    assert math.isnan(history.train_loss[0])
+    assert math.isfinite(history.test_loss[0])
