@@ -138,3 +138,13 @@ def test_fit_reports_nan_when_a_minibatch_loss_is_not_finite():
     import math
     assert math.isnan(history.train_loss[0])
     assert math.isfinite(history.test_loss[0])
+
+
+def test_max_norm_counts_only_rows_outside_the_ball():
+    """A row exactly on the ball (norm 5 = max_norm, exact in float32 and float64) is
+    neither changed nor counted as rescaled; one outside is (mutant
+    `subtle-max-norm-at-boundary`)."""
+    w = np.array([[3.0, 4.0], [6.0, 8.0], [0.0, 1.0]])
+    rescaled = d2l.regularization.max_norm_([w], 5.0)
+    assert rescaled == 1
+    assert w.asnumpy().tolist() == [[3.0, 4.0], [3.0, 4.0], [0.0, 1.0]]

@@ -209,8 +209,10 @@ MUTANTS = [
       "from-scratch optimizers get the summed, not the mean, loss"),
     M("train-trainer-step-size", "train", "trainer.step(n)", "trainer.step(1)",
       "gluon.Trainer not told the batch size"),
-    M("train-eval-loss-mean", "train", "total += float(l.sum()) if l.ndim else float(l) * y.shape[0]",
-      "total += float(l.mean()) if l.ndim else float(l) * y.shape[0]", "evaluate_loss adds batch means"),
+    M("train-loss-batch-mean", "train", "return float(l.sum()) if l.ndim else float(l) * n",
+      "return float(l.mean()) if l.ndim else float(l) * n", "losses added as minibatch means, not sums"),
+    M("train-nan-not-propagated", "train", '                    loss_sum = float("nan")\n',
+      "                    pass\n", "a non-finite minibatch loss no longer makes the epoch's loss nan"),
     M("train-callback-stop-ignored", "train", "            if stop:\n                break",
       "            if stop:\n                pass", "fit ignores a callback's request to stop"),
     # --- data
@@ -246,6 +248,16 @@ MUTANTS = [
 
 # Survivors we have reviewed: id -> why it may survive (equivalent, or accepted).
 ACCEPTED = {
+    "subtle-clip-no-epsilon":
+        "equivalent: the branch runs only when total > max_norm > 0, so the guard never prevents "
+        "a division by zero; the scale changes by a factor 1 + 1e-12/total, far below float32 resolution",
+    "subtle-gradcheck-unsorted-samples":
+        "equivalent for every documented result: rel_diff, max_abs_err and argmax do not depend on the "
+        "order of the sampled coordinates (the same ones are drawn); only the order of the coords/grads "
+        "vectors changes, which the docs do not promise",
+    "subtle-cosine-end-inclusive":
+        "equivalent: at step = total_steps the cosine branch gives lr_end + (lr0 - lr_end) * (1 + cos(pi)) / 2 "
+        "= lr_end exactly, the value the mutant returns",
 }
 
 
