@@ -116,8 +116,9 @@ def array(name, value):
 def params(name, value, need_grad=True):
     """A non-empty list of arrays or Gluon ``Parameter``s.
 
-    Returns a list of ``(array_getter, label)`` resolved to the underlying
-    arrays: for a ``Parameter`` its ``data()``, for an array the array itself.
+    Returns the list of underlying arrays: for a ``Parameter`` its
+    ``data()``, for an array the array itself (a dict or ``ParameterDict``
+    contributes its values).
     With ``need_grad`` every array must have had ``attach_grad()`` (a
     ``Parameter`` with ``grad_req='null'`` is rejected too).
     """
