@@ -71,11 +71,12 @@ def test_check_gradients_rejects_bad_arguments():
 
 def test_accuracy_binary_logits_by_hand():
     """One logit per row, shape (n, 1) or (n,): class 1 where the logit is > 0."""
-    logits = np.array([[2.0], [-1.0], [0.5], [-3.0], [0.0]])
-    y = np.array([1, 0, 0, 1, 0], dtype="int32")
-    # predictions 1, 0, 1, 0, 0 -> correct: rows 0, 1, 4
-    assert d2l.train.accuracy(logits, y) == 3.0
-    assert d2l.train.accuracy(logits.reshape(-1), y) == 3.0
+    logits = np.array([[2.0], [-1.0], [0.5], [-3.0], [0.0], [1.0]])
+    y = np.array([1, 0, 1, 1, 0, 1], dtype="int32")
+    # predictions 1, 0, 1, 0, 0, 1 (0 is not > 0) -> correct: all rows but row 3.
+    # (Predicting class 0 everywhere, e.g. an argmax over the single column, gets 2.)
+    assert d2l.train.accuracy(logits, y) == 5.0
+    assert d2l.train.accuracy(logits.reshape(-1), y) == 5.0
     scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert d2l.train.accuracy(scores, np.array([1, 1, 1], dtype="int32")) == 2.0
 

@@ -27,7 +27,12 @@ once in its module is stale: the run fails and says which, so the list is
 kept up to date with the code.
 
 The copy imports its own ``d2lstab`` (``PYTHONPATH``; checked before the
-first mutant), so the kernels nbval starts see the mutant too.
+first mutant), so the kernels nbval starts see the mutant too. Before the
+first mutant of each module its unit-test step runs on the unmutated copy,
+in the same order: a test that fails there (for instance one that depends on
+what ran before it) would otherwise count as a kill, so the run stops
+instead. nbval is not run unmutated here (``--baseline-nbval`` does it):
+``make test`` in ``.ci/run`` validates every chapter.
 """
 import argparse
 import dataclasses
@@ -282,6 +287,11 @@ def check_mutants(mutants, root=ROOT):
                             "(the code changed: update the mutant in tools/mutate.py)")
         if m.old == m.new:
             problems.append(f"{m.id}: the mutant changes nothing")
+        elif count == 1:
+            try:  # a mutant that does not even compile would be a free kill
+                compile(path.read_text().replace(m.old, m.new), str(path), "exec")
+            except SyntaxError as exc:
+                problems.append(f"{m.id}: the mutated module does not compile ({exc})")
     for key in ACCEPTED:
         if key not in seen:
             problems.append(f"ACCEPTED[{key!r}] names no mutant")
@@ -490,8 +500,9 @@ def markdown(report):
              "| mutant | module | the bug | result |", "| --- | --- | --- | --- |"]
     for r in report["results"]:
         if r["status"] == "killed":
-            outcome = "killed by " + r["killed_by"].split(":")[0] + (
-                f" ({r['killed_by'].split(': ', 1)[1].split()[0]})" if r["killed_by"].startswith("nbval") else "")
+            found = re.search(r"(?:FAILED|ERROR) (\S+)", r.get("detail") or "")
+            where = found.group(1).split("/")[-1] if found else r["killed_by"]
+            outcome = f"killed by `{where}`"
         else:
             outcome = "**survived**: " + r.get("accepted", "NOT EXPLAINED")
         lines.append(f"| `{r['id']}` | {r['module']} | {r['what']} | {outcome} |")
