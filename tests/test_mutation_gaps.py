@@ -129,9 +129,11 @@ def test_fit_reports_nan_when_a_minibatch_loss_is_not_finite():
     base = gluon.loss.SoftmaxCrossEntropyLoss()
     calls = []
 
-    def loss(y_hat, y):  # the second training minibatch gets an infinite loss (finite gradient)
+    def loss(y_hat, y):
+        """A scalar (mean) loss, +inf on the second training minibatch, with a finite gradient.
+        Scalar, because MXNet sums an array [inf, inf] to nan, which would hide the rule."""
         calls.append(1)
-        l = base(y_hat, y)
+        l = base(y_hat, y).mean()
         return l + np.array(float("inf")) if len(calls) == 2 else l
 
     history = d2l.train.fit(net, data, data, loss, d2l.optim.SGD(net.collect_params().values(), lr=0.0),
