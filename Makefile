@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env book test unit notebooks execute header lint clean
+.PHONY: env book test unit notebooks execute header lint clean mutate bench
 
 env: $(STAMP)
 
@@ -34,6 +34,14 @@ header: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) tools/nbtools.py check
+
+# Mutation testing of d2lstab (tools/mutate.py; part of .ci/run).
+mutate: $(STAMP)
+	$(PY) tools/mutate.py
+
+# The benchmark table of the README (benchmarks/run.py; about 10 minutes).
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf _build

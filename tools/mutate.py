@@ -455,6 +455,8 @@ def run_mutant(m, copy, with_nbval=True):
                 result.update(status="killed", killed_by=f"{label} (time-out)")
                 break
             if code in (1, 2):  # tests failed / collection (import) error: the mutant is caught
+                if label.startswith("nbval"):
+                    _confirm_kill(m, path, original, copy, label, args, timeout, output)
                 result.update(status="killed", killed_by=label, detail=_first_failure(output))
                 break
             if code != 0:
@@ -465,6 +467,22 @@ def run_mutant(m, copy, with_nbval=True):
     if result["status"] == "survived" and m.id in ACCEPTED:
         result["accepted"] = ACCEPTED[m.id]
     return result
+
+
+def _confirm_kill(m, path, original, copy, label, args, timeout, output):
+    """A chapter that failed with the mutant must pass without it, or the kill proves nothing
+    (a chapter whose output changes from run to run would 'kill' every mutant). The chapters
+    are not run unmutated up front (make test does that), so check here, when it matters."""
+    mutated = path.read_text()
+    path.write_text(original)
+    try:
+        code, _, clean_output = _pytest(copy, args, timeout)
+    finally:
+        path.write_text(mutated)
+    if code != 0:
+        raise SystemExit(
+            f"{m.id}: {label} fails without the mutant too, so it cannot judge mutants; the chapter's "
+            f"output is not reproducible (fix the chapter):\n{clean_output[-3000:]}")
 
 
 def _first_failure(output):
