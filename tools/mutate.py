@@ -256,10 +256,6 @@ ACCEPTED = {
     "subtle-clip-no-epsilon":
         "equivalent: the branch runs only when total > max_norm > 0, so the guard never prevents "
         "a division by zero; the scale changes by a factor 1 + 1e-12/total, far below float32 resolution",
-    "subtle-gradcheck-unsorted-samples":
-        "equivalent for every documented result: rel_diff, max_abs_err and argmax do not depend on the "
-        "order of the sampled coordinates (the same ones are drawn); only the order of the coords/grads "
-        "vectors changes, which the docs do not promise",
     "subtle-cosine-end-inclusive":
         "equivalent: at step = total_steps the cosine branch gives lr_end + (lr0 - lr_end) * (1 + cos(pi)) / 2 "
         "= lr_end exactly, the value the mutant returns",
