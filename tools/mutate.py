@@ -51,7 +51,7 @@ WORK = ROOT / ".mutation"
 # Unit-test files that are not about one module's behaviour, or too slow to run per mutant
 # (the browser, the Colab simulation, fresh venvs per Python version, the chapter lint).
 SKIP_TESTS = {"test_browser.py", "test_colab.py", "test_python_versions.py", "test_notebooks.py",
-              "test_mutation_tool.py"}
+              "test_mutation_tool.py", "test_determinism.py"}
 TOP_LEVEL = {  # names d2lstab/__init__.py re-exports, by module
     "utils": ["seed", "Timer", "cpu", "try_gpu", "num_gpus"],
     "plotting": ["plot", "set_axes", "set_figsize", "use_svg_display"],
