@@ -113,14 +113,12 @@ def array(name, value):
     return value
 
 
-def params(name, value, need_grad=True):
-    """A non-empty list of arrays or Gluon ``Parameter``s.
+def param_items(name, value):
+    """``value`` as a non-empty list of items (arrays or Gluon ``Parameter``s).
 
-    Returns the list of underlying arrays: for a ``Parameter`` its
-    ``data()``, for an array the array itself (a dict or ``ParameterDict``
-    contributes its values).
-    With ``need_grad`` every array must have had ``attach_grad()`` (a
-    ``Parameter`` with ``grad_req='null'`` is rejected too).
+    A single array or Parameter becomes a one-item list; a dict or Gluon
+    ``ParameterDict`` contributes its values. The items themselves are not
+    checked here (see ``params``).
     """
     from mxnet import gluon, np
 
@@ -136,6 +134,21 @@ def params(name, value, need_grad=True):
         ) from None
     if not items:
         raise ValueError(f"{name} must not be empty")
+    return items
+
+
+def params(name, value, need_grad=True):
+    """A non-empty list of arrays or Gluon ``Parameter``s.
+
+    Returns the list of underlying arrays: for a ``Parameter`` its
+    ``data()``, for an array the array itself (a dict or ``ParameterDict``
+    contributes its values).
+    With ``need_grad`` every array must have had ``attach_grad()`` (a
+    ``Parameter`` with ``grad_req='null'`` is rejected too).
+    """
+    from mxnet import gluon, np
+
+    items = param_items(name, value)
     arrays = []
     for i, item in enumerate(items):
         if isinstance(item, gluon.Parameter):

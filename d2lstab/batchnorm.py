@@ -23,14 +23,16 @@ def _stat_shape(X):
     return (1, X.shape[1]) + (1,) * (X.ndim - 2)
 
 
-def _check_channel_vectors(X, **vectors):
-    c = X.shape[1]
+def _check_vectors(c, per_what, vectors):
+    """Each of ``vectors`` (name -> array) must be an array of shape (c,)."""
     for name, v in vectors.items():
         check.array(name, v)
         if v.shape != (c,):
-            raise ValueError(
-                f"{name} must have shape ({c},), one entry per channel of X (axis 1 of "
-                f"X.shape={X.shape}), got {v.shape}")
+            raise ValueError(f"{name} must have shape ({c},), one entry per {per_what}, got {v.shape}")
+
+
+def _check_channel_vectors(X, **vectors):
+    _check_vectors(X.shape[1], f"channel of X (axis 1 of X.shape={X.shape})", vectors)
 
 
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps=1e-5, momentum=0.9, training=True):
@@ -148,12 +150,7 @@ def fold_batch_norm(weight, bias, gamma, beta, moving_mean, moving_var, eps=1e-5
     vectors = {"gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_var": moving_var}
     if bias is not None:
         vectors["bias"] = bias
-    for name, v in vectors.items():
-        check.array(name, v)
-        if v.shape != (c,):
-            raise ValueError(
-                f"{name} must have shape ({c},), one entry per output of weight "
-                f"(shape {weight.shape}), got {v.shape}")
+    _check_vectors(c, f"output of weight (shape {weight.shape})", vectors)
     eps = check.positive("eps", eps)
     f64 = {k: v.astype("float64") for k, v in vectors.items()}
     scale = f64["gamma"] / np.sqrt(f64["moving_var"] + eps)

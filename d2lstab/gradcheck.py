@@ -226,17 +226,7 @@ def _resolve(params, need_grad):
     """(items, arrays, kinds) from ``params``: arrays copied to float64, Parameters as is."""
     from mxnet import gluon, np
 
-    if isinstance(params, (np.ndarray, gluon.Parameter)):
-        params = [params]
-    if isinstance(params, dict):
-        params = list(params.values())
-    try:
-        items = list(params)
-    except TypeError:
-        raise TypeError(f"params must be a list of arrays or gluon Parameters, "
-                        f"got {type(params).__name__}") from None
-    if not items:
-        raise ValueError("params must not be empty")
+    items = check.param_items("params", params)
     for i, item in enumerate(items):
         if isinstance(item, gluon.Parameter):
             if need_grad and item.grad_req == "null":

@@ -382,3 +382,13 @@ def test_grad_check_restores_parameters_when_f_raises():
         gc.grad_check(f, params)
     for p, b in zip(params, before):
         onp.testing.assert_array_equal(p.data().asnumpy(), b)
+
+
+def test_grad_check_accepts_a_parameter_dict():
+    """net.collect_params() itself (a ParameterDict) is accepted, like a list of its values."""
+    net, X, y = _gluon_net()
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    f = lambda _: loss(net(X), y).mean()
+    assert gc.grad_check(f, net.collect_params()) == gc.grad_check(f, list(net.collect_params().values()))
+    with pytest.raises(ValueError, match="params must not be empty"):
+        gc.grad_check(f, {})
