@@ -118,6 +118,11 @@ def accuracy(y_hat, y):
     ``y_hat`` holds class scores of shape (n, classes), or one logit per row
     (shape (n,) or (n, 1)) for a binary problem, where > 0 means class 1.
     """
+    check.array("y_hat", y_hat)
+    check.array("y", y)
+    if y_hat.ndim == 0 or y_hat.shape[0] != y.size:
+        raise ValueError(f"y_hat must have one row per label: y_hat has shape {y_hat.shape}, "
+                         f"y has {y.size} labels")
     return float(_hits(y_hat, y))
 
 

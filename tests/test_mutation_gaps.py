@@ -151,3 +151,12 @@ def test_max_norm_counts_only_rows_outside_the_ball():
     rescaled = d2l.regularization.max_norm_([w], 5.0)
     assert rescaled == 1
     assert w.asnumpy().tolist() == [[3.0, 4.0], [3.0, 4.0], [0.0, 1.0]]
+
+
+def test_accuracy_rejects_bad_arguments():
+    with pytest.raises(TypeError, match=r"^y_hat\b"):
+        d2l.train.accuracy([[0.2, 0.8]], np.array([1]))
+    with pytest.raises(TypeError, match=r"^y\b"):
+        d2l.train.accuracy(np.array([[0.2, 0.8]]), [1])
+    with pytest.raises(ValueError, match=r"^y_hat\b"):
+        d2l.train.accuracy(np.ones((3, 2)), np.array([1, 0]))
