@@ -514,7 +514,7 @@ def markdown(report):
              "| mutant | module | the bug | result |", "| --- | --- | --- | --- |"]
     for r in report["results"]:
         if r["status"] == "killed":
-            found = re.search(r"(?:FAILED|ERROR) (\S+)", r.get("detail") or "")
+            found = re.search(r"(?:FAILED|ERROR) (\S+(?: \d+)?)", r.get("detail") or "")
             where = found.group(1).split("/")[-1] if found else r["killed_by"]
             outcome = f"killed by `{where}`"
         else:
