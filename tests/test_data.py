@@ -201,3 +201,71 @@ def test_fashion_resize(tmp_path):
     X, _ = _all(test_iter)
     assert X.shape == (5, 1, 14, 14)
     assert 0 <= X.min() and X.max() <= 1
+
+
+# --- ArrayLoader: the same batches as gluon.data.DataLoader, faster ------------
+
+def _gluon_loader(X, y, batch_size, shuffle):
+    """What load_array returned before ArrayLoader: MXNet's own DataLoader."""
+    from mxnet import gluon, np
+
+    dataset = gluon.data.ArrayDataset(np.array(X), np.array(y))
+    return gluon.data.DataLoader(dataset, batch_size, shuffle=shuffle)
+
+
+def _epochs(loader, n):
+    """n epochs from one loader object, with everything a consumer can observe of each batch."""
+    return [[(type(a).__name__, a.dtype, a.shape, str(a.ctx), a.asnumpy()) for a in batch]
+            for _ in range(n) for batch in loader]
+
+
+_RS = onp.random.RandomState(1)
+_ARRAYS = {
+    "digits-like": (_RS.rand(103, 5).astype(onp.float32), _RS.randint(0, 10, 103).astype(onp.int32)),
+    "3-d float64, int64 labels": (_RS.rand(64, 2, 3), _RS.randint(0, 3, 64).astype(onp.int64)),
+    "float labels": (_RS.rand(10, 4).astype(onp.float32), _RS.rand(10).astype(onp.float32)),
+    "2-d labels": (_RS.rand(10, 4).astype(onp.float32), _RS.rand(10, 2).astype(onp.float32)),
+}
+
+
+@pytest.mark.parametrize("name", list(_ARRAYS))
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 200])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_array_loader_yields_exactly_gluons_batches(name, batch_size, shuffle):
+    from mxnet import gluon
+
+    X, y = _ARRAYS[name]
+    loader = d2l.data.load_array(X, y, batch_size, shuffle=shuffle)
+    assert isinstance(loader, gluon.data.DataLoader) and len(loader) == -(-len(X) // batch_size)
+    d2l.seed(3)
+    expected = _epochs(_gluon_loader(X, y, batch_size, shuffle), 3)
+    after_expected = onp.random.rand()  # the global generator was drawn from the same way
+    d2l.seed(3)
+    got = _epochs(loader, 3)
+    assert onp.random.rand() == after_expected
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert [a[:4] for a in g] == [a[:4] for a in e]
+        assert all(onp.array_equal(a[4], b[4]) for a, b in zip(g, e))
+
+
+def test_array_loader_draws_when_the_first_batch_is_asked_for():
+    X, y = _ARRAYS["digits-like"]
+    loader = d2l.data.load_array(X, y, 16)
+    d2l.seed(0)
+    it = iter(loader)
+    untouched = onp.random.get_state()[1].copy()
+    d2l.seed(0)
+    assert onp.array_equal(onp.random.get_state()[1], untouched)  # iter() alone draws nothing
+    first = next(it)[1].asnumpy()
+    d2l.seed(0)
+    assert onp.array_equal(next(iter(_gluon_loader(X, y, 16, True)))[1].asnumpy(), first)
+
+
+def test_array_loader_batches_are_copies():
+    X, y = _ARRAYS["digits-like"]
+    loader = d2l.data.load_array(X, y, 8, shuffle=False)
+    batch = next(iter(loader))
+    batch[0][:] = -1  # a reader's in-place edit of a batch ...
+    again = next(iter(loader))
+    assert onp.array_equal(again[0].asnumpy(), X[:8])  # ... never reaches the data or the next epoch
