@@ -13,6 +13,8 @@ regression tests depend on this).
 """
 import math
 
+import numpy as onp
+
 from . import _validate as check
 
 __all__ = ["History", "Callback", "fit", "evaluate_accuracy", "evaluate_loss",
@@ -87,29 +89,27 @@ def _check_iter(name, data_iter):
         raise TypeError(f"{name} must be an iterable of (X, y) batches, got {type(data_iter).__name__}")
 
 
+def _predicted(y_hat):
+    """Predicted classes, on the device: the argmax of class scores, or logit > 0 for one column."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        return y_hat.argmax(axis=1)
+    return y_hat.reshape(-1) > 0
+
+
+def _flat(a):
+    """``a`` as a vector (a reshape costs an MXNet call, so only when needed)."""
+    return a if a.ndim == 1 else a.reshape(-1)
+
+
 def _hits(y_hat, y):
     """Number of correct predictions, as an array on the device (no waiting)."""
-    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
-        pred = y_hat.argmax(axis=1)
-    else:
-        pred = (y_hat.reshape(-1) > 0)
-    return (pred.astype(y.dtype) == (y if y.ndim == 1 else y.reshape(-1))).sum()
+    return (_predicted(y_hat).astype(y.dtype) == _flat(y)).sum()
 
 
-def _total_hits(outputs):
-    """Correct predictions over a list of (y_hat, y) minibatches: one count, read once."""
+def _join(arrays):
     from mxnet import np
 
-    if len(outputs) == 1:
-        return float(_hits(*outputs[0]))
-    y_hat = np.concatenate([o for o, _ in outputs])
-    y = np.concatenate([t if t.ndim == 1 else t.reshape(-1) for _, t in outputs])
-    return float(_hits(y_hat, y))
-
-
-def _batch_loss(l, n):
-    """The sum of a minibatch's per-example losses, as a Python float (this waits)."""
-    return float(l.sum()) if l.ndim else float(l) * n
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def accuracy(y_hat, y):
@@ -126,25 +126,117 @@ def accuracy(y_hat, y):
     return float(_hits(y_hat, y))
 
 
-def _evaluate(net, data_iter, loss=None):
-    """(mean per-example loss or None, accuracy) in one pass, in prediction mode.
+class _Pass:
+    """One pass over a data iterator, read in two steps so Python waits for MXNet
+    once: ``add`` keeps each minibatch's results on the device, ``join`` queues
+    the epoch's totals (a few operations on the joined minibatches, not one per
+    minibatch), ``read`` copies them out and adds them up in NumPy.
 
-    The per-minibatch results stay on the device until the pass is over and
-    are then read and added in order: the same numbers as reading each one at
-    once, without making Python wait for MXNet inside the loop.
+    Loss: ``l`` is a minibatch's per-example losses (any shape; all entries are
+    added) or one scalar standing for the mean over its ``n`` examples; the
+    total is added in float64 (as exact as adding per-minibatch sums) and is nan
+    if any loss is not finite. Accuracy: the predictions are made by MXNet, as
+    in ``accuracy`` (so ties and nan are decided the same way), and compared
+    with the labels in NumPy.
     """
-    losses, outputs, count = [], [], 0
-    for X, y in data_iter:
-        y_hat = net(X)
+
+    def __init__(self, name):
+        self.name = name
+        self.losses, self.outputs, self.count = [], [], 0
+        self.joined = None
+
+    def add(self, y_hat, l, y):
         n = y.shape[0]
-        if loss is not None:
-            losses.append((loss(y_hat, y), n))
-        outputs.append((y_hat, y))
-        count += n
-    if count == 0:
-        raise ValueError("data_iter yielded no examples")
-    mean_loss = None if loss is None else sum(_batch_loss(l, n) for l, n in losses) / count
-    return mean_loss, _total_hits(outputs) / count
+        if l is not None:
+            self.losses.append((l, n))
+        self.outputs.append((y_hat, y))
+        self.count += n
+
+    def join(self):
+        if self.joined is None and self.count:
+            self.joined = (_join([_flat(l) for l, _ in self.losses]) if self.losses else None,
+                           _predicted(_join([o for o, _ in self.outputs])),
+                           _join([_flat(t) for _, t in self.outputs]))
+        return self
+
+    def read(self):
+        """(mean per-example loss or None, accuracy); this waits for MXNet."""
+        if self.count == 0:
+            raise ValueError(f"{self.name} yielded no examples")
+        losses, pred, y = self.join().joined
+        mean_loss = None
+        if losses is not None:
+            weights = onp.concatenate([onp.full(l.size, 1.0 if l.ndim else n) for l, n in self.losses])
+            total = float((losses.asnumpy().astype(onp.float64) * weights).sum())
+            mean_loss = (total if math.isfinite(total) else float("nan")) / self.count
+        y = y.asnumpy()
+        hits = float((pred.asnumpy().astype(y.dtype) == y).sum())
+        return mean_loss, hits / self.count
+
+
+def _fusable(net, loss):
+    """Whether ``net`` and ``loss`` can run as one graph with unchanged results:
+    the reader hybridized the net, the loss is a HybridBlock, neither has hooks
+    of its own (a hook on a block inside a graph would run once, on symbols)."""
+    from mxnet import gluon
+
+    blocks = (net, loss)
+    return (isinstance(net, gluon.HybridBlock) and getattr(net, "_active", False)
+            and isinstance(loss, gluon.HybridBlock)
+            and not any(b._forward_hooks or b._forward_pre_hooks for b in blocks))
+
+
+def _net_and_loss(net, loss):
+    """``net`` and ``loss`` as one hybridized block, ``(X, y) -> (y_hat, l)``.
+
+    For a hybridized net, the loss's operators then run inside the net's graph
+    instead of one call at a time from Python: the same kernels on the same
+    values (``fit``'s results are bit for bit those of calling the net, then the
+    loss; tested), with fewer round trips. Neither block is changed: only the
+    wrapper is switched to graph mode, with the net's own ``hybridize`` flags
+    (``HybridBlock.hybridize`` would also hybridize, and reset, its children).
+    """
+    from mxnet import gluon
+
+    class NetAndLoss(gluon.HybridBlock):
+        def __init__(self):
+            super().__init__(prefix="d2lstab_fit_")
+            self.net, self.loss = net, loss
+
+        def hybrid_forward(self, F, X, y):
+            y_hat = self.net(X)
+            return y_hat, self.loss(y_hat, y)
+
+    block = NetAndLoss()
+    block._active = True
+    block._flags = list(net._flags)
+    return block
+
+
+def _forward(net, loss, fuse=False):
+    """A function ``(X, y) -> (y_hat, per-example loss or None)``."""
+    if loss is None:
+        return lambda X, y: (net(X), None)
+    if fuse and _fusable(net, loss):
+        return _net_and_loss(net, loss)
+
+    def forward(X, y):
+        y_hat = net(X)
+        return y_hat, loss(y_hat, y)
+    return forward
+
+
+def _predict(forward, data_iter, name):
+    """Run ``forward`` over ``data_iter`` in prediction mode; a joined ``_Pass``, not read yet."""
+    results = _Pass(name)
+    for X, y in data_iter:
+        results.add(*forward(X, y), y)
+    return results.join()
+
+
+def _evaluate(net, data_iter, loss=None):
+    """(mean per-example loss or None, accuracy) in one pass, in prediction mode."""
+    return _predict(_forward(net, loss), data_iter, "data_iter").read()
 
 
 def evaluate_accuracy(net, data_iter):
@@ -256,6 +348,10 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
     gradient. After each epoch the test loss and accuracy are measured in
     prediction mode, the callbacks run (any may stop training), and progress
     is shown unless ``progress=False``.
+
+    Speed, without changing a result: the epoch's numbers are read from MXNet
+    once, after both passes are dispatched; and when the net is hybridized and
+    the loss is a Gluon loss, the two run as one graph.
     """
     import time
 
@@ -279,6 +375,7 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
     check.boolean("progress", progress)
 
     gluon_trainer = _is_gluon_trainer(trainer)
+    forward = _forward(net, loss, fuse=True)
     history = History()
     shown = _Progress(num_epochs, progress)
     for cb in callbacks:
@@ -287,13 +384,12 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
     try:
         for epoch in range(1, num_epochs + 1):
             tic = time.perf_counter()
-            # Minibatch results are read once the epoch is done (see _evaluate).
-            losses, outputs, count = [], [], 0
+            # Nothing is read until both passes are dispatched (see _Pass).
+            train = _Pass("train_iter")
             for X, y in train_iter:
                 n = y.shape[0]
                 with autograd.record():
-                    y_hat = net(X)
-                    l = loss(y_hat, y)
+                    y_hat, l = forward(X, y)
                     objective = l if gluon_trainer else (l.mean() if l.ndim else l)
                 objective.backward()
                 if gluon_trainer:
@@ -301,20 +397,13 @@ def fit(net, train_iter, test_iter, loss, trainer, num_epochs, callbacks=(), pro
                 else:
                     trainer.step()
                     trainer.zero_grad()
-                losses.append((l, n))
-                outputs.append((y_hat, y))
-                count += n
-            if count == 0:
-                raise ValueError("train_iter yielded no examples")
-            loss_sum = 0.0
-            for l, n in losses:
-                batch_loss = _batch_loss(l, n)
-                if not math.isfinite(batch_loss):
-                    loss_sum = float("nan")
-                loss_sum += batch_loss
-            history.train_loss.append(loss_sum / count)
-            history.train_acc.append(_total_hits(outputs) / count)
-            test_loss, test_acc = _evaluate(net, test_iter, loss)
+                train.add(y_hat, l, y)
+            train.join()
+            test = _predict(forward, test_iter, "test_iter")
+            train_loss, train_acc = train.read()
+            test_loss, test_acc = test.read()
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_acc)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
             history.epoch_time.append(time.perf_counter() - tic)

@@ -184,3 +184,103 @@ def test_evaluate_rejects_empty():
         d2l.train.evaluate_accuracy(_net(), [])
     with pytest.raises(TypeError, match="data_iter"):
         d2l.train.evaluate_accuracy(_net(), 5)
+
+
+# --- fit runs a hybridized net and a Gluon loss as one graph, with the same numbers ---
+
+def _hybrid_net(kind, seed=0, warm_up=True):
+    d2l.seed(seed)
+    net = gluon.nn.HybridSequential()
+    if kind == "dropout":
+        net.add(gluon.nn.Dense(32, activation="relu"), gluon.nn.Dropout(0.3), gluon.nn.Dense(10))
+    else:  # batch norm: running statistics are state the graph must update the same way
+        net.add(gluon.nn.Dense(32), gluon.nn.BatchNorm(), gluon.nn.Activation("relu"), gluon.nn.Dense(10))
+    net.initialize(init.Xavier())
+    net.hybridize()
+    if warm_up:
+        net(np.zeros((1, 64)))
+    return net
+
+
+def _fit_run(kind, trainer_kind, fuse, monkeypatch, warm_up=True):
+    net = _hybrid_net(kind, warm_up=warm_up)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    if trainer_kind == "gluon":
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.3})
+    else:
+        trainer = PlainSGD([p for p in net.collect_params().values() if p.grad_req != "null"], 0.3)
+    fused = []
+    real = train._net_and_loss
+    monkeypatch.setattr(train, "_net_and_loss", lambda *a: fused.append(1) or real(*a))
+    if not fuse:
+        monkeypatch.setattr(train, "_fusable", lambda net, loss: False)
+    d2l.seed(7)
+    train_iter, test_iter = d2l.data.load_digits(100)
+    h = d2l.train.fit(net, train_iter, test_iter, loss, trainer, 3, progress=False)
+    monkeypatch.undo()
+    params = [p.data().asnumpy() for p in net.collect_params().values()]  # names differ per net
+    return h, params, len(fused), net, loss
+
+
+@pytest.mark.parametrize("kind", ["dropout", "batchnorm"])
+@pytest.mark.parametrize("trainer_kind", ["gluon", "from scratch"])
+def test_fit_fuses_net_and_loss_without_changing_a_number(kind, trainer_kind, monkeypatch):
+    h1, p1, fused1, net, loss = _fit_run(kind, trainer_kind, True, monkeypatch)
+    h2, p2, fused2, _, _ = _fit_run(kind, trainer_kind, False, monkeypatch)
+    assert (fused1, fused2) == (1, 0)
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert getattr(h1, key) == getattr(h2, key), key  # exactly, not approximately
+    assert len(p1) == len(p2) and all(onp.array_equal(a, b) for a, b in zip(p1, p2))  # and BN's running stats
+    # neither block was changed: the loss is still imperative, the net keeps its own graph and flags
+    assert not loss._active and net._active and net._flags == _hybrid_net(kind)._flags
+    assert net(np.zeros((2, 64))).shape == (2, 10)
+
+
+def test_fit_fuses_a_net_whose_parameters_are_not_yet_shaped(monkeypatch):
+    h1, p1, fused, _, _ = _fit_run("dropout", "gluon", True, monkeypatch, warm_up=False)
+    h2, p2, _, _, _ = _fit_run("dropout", "gluon", False, monkeypatch, warm_up=False)
+    assert fused == 1 and h1.train_loss == h2.train_loss and h1.test_acc == h2.test_acc
+    assert len(p1) == len(p2) and all(onp.array_equal(a, b) for a, b in zip(p1, p2))
+
+
+def test_fit_does_not_fuse_what_a_graph_would_change():
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    hybrid = _hybrid_net("dropout")
+    assert train._fusable(hybrid, loss)
+    assert not train._fusable(_net(), loss)  # a Block, run imperatively
+    assert not train._fusable(_hybrid_net("dropout").__class__(), loss)  # a HybridBlock never hybridized
+    assert not train._fusable(hybrid, lambda y_hat, y: loss(y_hat, y))  # a loss that is a function
+    calls = []
+    hybrid.register_forward_hook(lambda block, inputs, output: calls.append(type(output).__name__))
+    assert not train._fusable(hybrid, loss)  # inside a graph the hook would run once, on symbols
+    train_iter, test_iter = d2l.data.load_digits(256)
+    d2l.train.fit(hybrid, train_iter, test_iter, loss,
+                  gluon.Trainer(hybrid.collect_params(), "sgd", {"learning_rate": 0.1}), 2, progress=False)
+    assert len(calls) == 2 * (len(train_iter) + len(test_iter)) and set(calls) == {"ndarray"}
+
+
+class _RecordingLoss(gluon.loss.SoftmaxCrossEntropyLoss):
+    """Records whether each call got symbols (inside a graph) or arrays (one call per minibatch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.symbolic = []
+
+    def hybrid_forward(self, F, pred, label, sample_weight=None):
+        import mxnet as mx
+
+        self.symbolic.append(isinstance(pred, mx.sym.Symbol))
+        return super().hybrid_forward(F, pred, label, sample_weight)
+
+
+@pytest.mark.parametrize("hybridized", [True, False])
+def test_fit_runs_the_loss_inside_a_hybridized_nets_graph(hybridized):
+    net = _hybrid_net("dropout") if hybridized else _net()
+    loss = _RecordingLoss()
+    train_iter, test_iter = d2l.data.load_digits(256)
+    d2l.train.fit(net, train_iter, test_iter, loss,
+                  gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1}), 2, progress=False)
+    if hybridized:  # traced into the graph once, then never called from Python again
+        assert loss.symbolic == [True]
+    else:
+        assert loss.symbolic == [False] * (2 * (len(train_iter) + len(test_iter)))
