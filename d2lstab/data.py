@@ -6,6 +6,7 @@
 * ``load_fashion_mnist``: the 70,000 28x28 Fashion-MNIST images, read from
   the four IDX files, downloaded (and SHA-1 verified) only when missing.
 """
+import functools
 import gzip
 import hashlib
 import os
@@ -21,11 +22,9 @@ __all__ = ["load_digits", "make_circles", "make_moons", "load_fashion_mnist",
            "load_array", "read_idx", "FASHION_MNIST_URL", "FASHION_MNIST_FILES"]
 
 
+@functools.lru_cache(maxsize=None)
 def _array_loader_class():
     """``ArrayLoader``, defined on first use (MXNet is imported lazily)."""
-    global _ArrayLoader
-    if _ArrayLoader is not None:
-        return _ArrayLoader
     from mxnet import gluon, np
 
     class ArrayLoader(gluon.data.DataLoader):
@@ -41,11 +40,10 @@ def _array_loader_class():
         on the digits spends most of its time on.
         """
 
-        def __init__(self, dataset, batch_size, shuffle=False):
-            super().__init__(dataset, batch_size, shuffle=shuffle)
-            # ArrayDataset keeps 1-D columns as NumPy arrays; the batches are MXNet arrays.
-            self._columns = [c if isinstance(c, np.ndarray) else np.array(c, dtype=c.dtype)
-                             for c in dataset._data]
+        def __init__(self, arrays, batch_size, shuffle=False):
+            """``arrays``: MXNet arrays with one row per example (features, labels)."""
+            super().__init__(gluon.data.ArrayDataset(*arrays), batch_size, shuffle=shuffle)
+            self._columns = list(arrays)
 
         def _prefetch_iter(self):
             def epoch():
@@ -61,11 +59,7 @@ def _array_loader_class():
                     start = stop
             return epoch()
 
-    _ArrayLoader = ArrayLoader
     return ArrayLoader
-
-
-_ArrayLoader = None
 
 
 def load_array(features, labels, batch_size, shuffle=True):
@@ -76,7 +70,7 @@ def load_array(features, labels, batch_size, shuffle=True):
     the same batches, gathered one epoch at a time (much faster for small
     batches).
     """
-    from mxnet import gluon, np
+    from mxnet import np
 
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     check.boolean("shuffle", shuffle)
@@ -86,8 +80,7 @@ def load_array(features, labels, batch_size, shuffle=True):
         raise ValueError(
             f"features and labels must have the same number of rows, got "
             f"{features.shape[0]} and {labels.shape[0]}")
-    dataset = gluon.data.ArrayDataset(features, labels)
-    return _array_loader_class()(dataset, batch_size, shuffle=shuffle)
+    return _array_loader_class()((features, labels), batch_size, shuffle=shuffle)
 
 
 def load_digits(batch_size, test_size=0.2, seed=0):
