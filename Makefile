@@ -1,6 +1,15 @@
 # `make book` builds the HTML book; `make test` runs every test. Both create
 # the virtual environment .venv first if it is missing or out of date.
-PYTHON ?= python3.11
+#
+# The book's environment is Google Colab's runtime (colab/runtime.toml):
+# Python 3.13. `python3.13` on the PATH (Debian 13, Ubuntu, python.org) or
+# one under ~/.pyenv/versions/ is used; `make PYTHON=/path/to/python3.13`
+# names another.
+PYTHON_VERSION := 3.13
+comma := ,
+PYTHON ?= $(shell for p in python$(PYTHON_VERSION) $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION); do \
+    "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(PYTHON_VERSION))))' 2>/dev/null \
+    && { command -v "$$p"; break; }; done)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,10 +18,13 @@ STAMP := $(VENV)/.installed
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-mxnet.txt pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "Python $(PYTHON_VERSION) is needed (the Python of Google Colab's runtime) and none was found: install it (Debian/Ubuntu: apt-get install python$(PYTHON_VERSION) python$(PYTHON_VERSION)-venv; or pyenv install $(PYTHON_VERSION)), or run make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; fi
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(PYTHON_VERSION))))' 2>/dev/null; then echo "$(VENV) is not Python $(PYTHON_VERSION): recreating it"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-mxnet.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

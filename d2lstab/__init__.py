@@ -1,17 +1,16 @@
 """d2lstab: the companion package of the book on training deep networks stably.
 
-``import d2lstab as d2l`` first makes MXNet 1.9.1 importable on current NumPy
-and Python (see ``d2lstab._compat``), switches MXNet to its NumPy interface
+``import d2lstab as d2l`` first makes MXNet 1.9.1 run on current NumPy and
+Python (Python 3.10 to 3.13, NumPy 1.23 to 2.x; see ``d2lstab._compat``), switches MXNet to its NumPy interface
 (``npx.set_np()``), and then exposes the helpers every chapter uses. The
 topic modules (``d2l.init``, ``d2l.activations``, ``d2l.optim``, ...) mirror
 the chapters.
 """
 from . import _compat
 
-_compat.patch()
+_mx = _compat.import_mxnet()
 
-import mxnet as _mx  # noqa: E402  (must follow the patch)
-from mxnet import npx as _npx  # noqa: E402
+from mxnet import npx as _npx  # noqa: E402  (after the compatibility patch)
 
 _npx.set_np()
 

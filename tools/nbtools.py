@@ -54,6 +54,14 @@ def header_source():
                                   numpy_version=NUMPY_PIN.split("==")[1])
 
 
+def nbval_args(root=ROOT):
+    """The options of the notebook regression run (nbval, strict), for any pytest
+    command line that validates chapters outside pyproject.toml's addopts (the
+    tamper tests, the determinism test, the mutation run, the benchmarks)."""
+    return ["--nbval", "--nbval-current-env", "--nbval-sanitize-with",
+            str(pathlib.Path(root) / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout", "600"]
+
+
 def chapter_paths(args=()):
     if args:
         return [pathlib.Path(a).resolve() for a in args]
