@@ -14,7 +14,7 @@ from mxnet import npx as _npx  # noqa: E402  (after the compatibility patch)
 
 _npx.set_np()
 
-from .utils import Timer, cpu, num_gpus, seed, try_gpu  # noqa: E402
+from .utils import Timer, below, cpu, num_gpus, seed, try_gpu  # noqa: E402
 from .plotting import plot, set_axes, set_figsize, use_svg_display  # noqa: E402
 from . import (activations, batchnorm, data, diagnostics, gradcheck, init, optim,  # noqa: E402
                regularization, schedules, train)
@@ -22,7 +22,7 @@ from . import (activations, batchnorm, data, diagnostics, gradcheck, init, optim
 __version__ = "0.1.0"
 
 __all__ = [
-    "Timer", "cpu", "num_gpus", "seed", "try_gpu",
+    "Timer", "below", "cpu", "num_gpus", "seed", "try_gpu",
     "plot", "set_axes", "set_figsize", "use_svg_display",
     "activations", "batchnorm", "data", "diagnostics", "gradcheck", "init", "optim",
     "regularization", "schedules", "train",

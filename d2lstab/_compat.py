@@ -52,6 +52,18 @@ NumPy or Python in use lacks what MXNet needs:
    printing changes, so a reader's ``print(numpy.float64(1))`` is not
    affected.
 
+4. **Random draws into a float64 array.** In MXNet's NumPy interface,
+   ``mxnet.np.random.uniform(..., out=x)`` and ``normal(..., out=x)`` create
+   float32 unless ``dtype`` is given, and fail when ``x`` is float64 (the
+   operator's output type check: "0-th output has invalid shape. Expecting
+   0 got 1"). MXNet's own initializers (``Uniform``, ``Normal``, ``Xavier``,
+   the default one) call them exactly so, which makes every float64 Gluon
+   parameter fail to initialize (``tests/test_compat.py`` has the minimal
+   reproduction). ``patch_mxnet`` makes the two functions take their
+   ``dtype`` from ``out`` when ``dtype`` is not given, as NumPy's own
+   ``out=`` arguments do. Nothing changes for a call that names ``dtype``
+   or has no ``out``.
+
 ``import d2lstab`` runs all of this (``import_mxnet``) before MXNet is
 first imported. What it cannot run it refuses with a message naming the
 versions (``check_versions``): Python outside 3.10 to 3.13 and NumPy
@@ -252,8 +264,35 @@ def _wrap_vals(function, position, generic):
     return invoke
 
 
+def _dtype_from_out(function):
+    """Wrap ``mxnet.np.random.uniform``/``normal``: no ``dtype`` but an ``out`` means out's dtype."""
+    if getattr(function, "_d2lstab_dtype_from_out", False):
+        return function
+
+    @functools.wraps(function)
+    def draw(*args, **kwargs):
+        out = kwargs.get("out")
+        if out is not None and kwargs.get("dtype") is None and len(args) < 4:
+            kwargs["dtype"] = out.dtype
+        return function(*args, **kwargs)
+
+    draw._d2lstab_dtype_from_out = True
+    return draw
+
+
+def patch_random_out(mx):
+    """Item 4 above: float64 ``out=`` arrays for MXNet's NumPy-interface random draws."""
+    from mxnet import numpy as mx_np
+    from mxnet.ndarray import numpy as nd_np
+
+    for module in (mx_np.random, nd_np.random):
+        for name in ("uniform", "normal"):
+            setattr(module, name, _dtype_from_out(getattr(module, name)))
+
+
 def patch_mxnet(mx, np_module):
-    """Route MXNet's operator parameters through ``legacy_param`` on NumPy >= 2."""
+    """Items 3 and 4 above; return whether the operator parameters were rerouted."""
+    patch_random_out(mx)
     if _major_minor(np_module.__version__) < (2, 0):
         return False
     from mxnet._ctypes import ndarray as c_ndarray, symbol as c_symbol

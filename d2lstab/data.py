@@ -83,10 +83,11 @@ def load_array(features, labels, batch_size, shuffle=True):
     return _array_loader_class()((features, labels), batch_size, shuffle=shuffle)
 
 
-def load_digits(batch_size, test_size=0.2, seed=0):
+def load_digits(batch_size, test_size=0.2, seed=0, dtype="float32"):
     """The scikit-learn digits as ``(train_iter, test_iter)`` Gluon DataLoaders.
 
-    Features are float32 in [0, 1] (the raw pixels 0..16 divided by 16), shape
+    Features are float32 (or ``dtype``: ``"float64"``, the precision the
+    book computes in) in [0, 1] (the raw pixels 0..16 divided by 16), shape
     ``(n, 64)``; labels are int32 class indices 0..9. The split is stratified
     by class and fixed by ``seed``; the training loader reshuffles every
     epoch (with NumPy's global generator), the test loader does not.
@@ -97,8 +98,9 @@ def load_digits(batch_size, test_size=0.2, seed=0):
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     test_size = check.in_range("test_size", test_size, 0, 1, low_closed=False, high_closed=False)
     seed = check.integer("seed", seed, minimum=0, maximum=2**32 - 1)
+    dtype = check.one_of("dtype", dtype, ("float32", "float64"))
     digits = _sk_load_digits()
-    X = (digits.data / 16.0).astype(onp.float32)
+    X = (digits.data / 16.0).astype(dtype)
     y = digits.target.astype(onp.int32)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y)

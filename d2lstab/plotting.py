@@ -16,10 +16,24 @@ SVG_HASHSALT = "d2lstab"
 
 
 def use_svg_display():
-    """Show figures in notebooks as SVG, byte-identical from run to run."""
+    """Show figures in notebooks as SVG, byte-identical from run to run.
+
+    Besides the fixed hash salt and the dropped date, path simplification
+    (``path.simplify``) is turned off: matplotlib drops the vertices of a
+    curve that deviate less than 1/9 pt from a straight segment, so a
+    perturbation of the data at float rounding level decides which vertices
+    survive. Measured on a 1000-point curve, relative noise of 1e-6 on the
+    data (coordinates moving by 1e-4 pt) changed the number of vertices in
+    a third of the figures, and kept other vertices (up to 14 pt apart) in
+    some with the same number, so the same figure computed on two CPUs
+    could not be compared point by point (``tools/nbval_figures.py``).
+    Without simplification every data point is one vertex and rounding
+    moves it by the rounding, nothing more; the SVG is somewhat larger.
+    """
     import matplotlib as mpl
 
     mpl.rcParams["svg.hashsalt"] = SVG_HASHSALT
+    mpl.rcParams["path.simplify"] = False
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # pragma: no cover - very old IPython

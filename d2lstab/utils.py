@@ -79,3 +79,28 @@ class Timer:
     def cumsum(self):
         """Running totals of the recorded times."""
         return onp.cumsum(self.times).tolist()
+
+
+def below(x, bound):
+    """``'< bound'`` when ``|x| < bound``, otherwise ``x`` itself: for printing
+    quantities that are rounding error by nature.
+
+    A difference between two float64 computations of the same thing (ours and
+    MXNet's, a formula and its autograd gradient) is rounding error: its
+    digits, even its order of magnitude, change with the CPU, the BLAS kernel
+    and the thread count. Printing it would make the page differ from machine
+    to machine; what is stable, and what the reader needs, is that it is far
+    below a bound. Choose ``bound`` well above the rounding level (at least
+    100 times what you see), so that only a real discrepancy prints a number:
+    ``below(3e-16, 1e-12)`` is ``'< 1e-12'``, ``below(2e-5, 1e-12)`` is
+    ``'2.0e-05'``.
+    """
+    if hasattr(x, "shape") and hasattr(x, "item"):  # a one-element MXNet or NumPy array
+        if x.size != 1:
+            raise ValueError(f"x must be a single number, got an array of shape {x.shape}")
+        x = x.item()
+    x = check.real("x", x)
+    bound = check.positive("bound", bound)
+    if abs(x) < bound:
+        return f"< {bound:.0e}"
+    return f"{x:.1e}"

@@ -1,4 +1,4 @@
-"""Unit tests of the package core: compat shim, seeding, devices, Timer, plotting."""
+"""Unit tests of the package core: seeding, devices, Timer, plotting (the compat shim: test_compat.py)."""
 import random
 import subprocess
 import sys
@@ -11,47 +11,6 @@ import pytest
 import d2lstab as d2l
 from d2lstab import _compat, _validate
 from mxnet import np
-
-
-# --- compat ---------------------------------------------------------------
-
-def test_restores_only_missing_aliases():
-    fake = types.ModuleType("fake_numpy")
-    fake.int = "kept"  # present: must not be overwritten
-    restored = _compat.restore_numpy_aliases(fake)
-    assert fake.int == "kept"
-    assert set(restored) == set(_compat.REMOVED_ALIASES) - {"int"}
-    for name in restored:
-        assert getattr(fake, name) is _compat.REMOVED_ALIASES[name]
-
-
-def test_numpy_behaviour_unchanged():
-    """Only the removed aliases are added; dtypes and the rest are NumPy's own."""
-    assert onp.bool is bool and onp.object is object
-    assert onp.dtype(onp.bool_) == onp.dtype("?")
-    assert onp.array([1, 2]).dtype == onp.dtype("int64")
-    extra = set(_compat.REMOVED_ALIASES) - {"bool", "int", "float", "complex", "object", "str"}
-    assert not extra
-
-
-@pytest.mark.parametrize("version", ["2.0.0", "2.3.5", "3.0.0rc1"])
-def test_numpy2_rejected_clearly(version):
-    fake = types.SimpleNamespace(__version__=version)
-    with pytest.raises(ImportError, match=r"numpy==1\.26\.4.*restart"):
-        _compat.check_numpy(fake)
-
-
-@pytest.mark.parametrize("version", ["1.23.5", "1.24.0", "1.26.4"])
-def test_numpy1_accepted(version):
-    _compat.check_numpy(types.SimpleNamespace(__version__=version))
-
-
-def test_import_in_fresh_interpreter():
-    code = "import d2lstab, mxnet; from mxnet import np; print(float((np.ones(3) * 2).sum()))"
-    out = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "6.0"
 
 
 # --- seed, devices, Timer ---------------------------------------------------
@@ -205,3 +164,27 @@ def test_validate_params():
         _validate.params("params", net.collect_params().values())
     net.initialize()
     assert len(_validate.params("params", net.collect_params())) == 2
+
+
+# --- below: printing rounding-level quantities --------------------------------
+
+@pytest.mark.parametrize("x, bound, expected", [
+    (3e-16, 1e-12, "< 1e-12"), (-3e-16, 1e-12, "< 1e-12"), (0.0, 1e-6, "< 1e-06"),
+    (2e-5, 1e-12, "2.0e-05"), (-2.5e-3, 1e-6, "-2.5e-03"), (1e-12, 1e-12, "1.0e-12"),
+])
+def test_below(x, bound, expected):
+    assert d2l.below(x, bound) == expected
+
+
+def test_below_takes_one_element_arrays():
+    assert d2l.below(np.array([1e-17], dtype="float64").max(), 1e-12) == "< 1e-12"
+    assert d2l.below(onp.float64(0.5), 1e-3) == "5.0e-01"
+
+
+@pytest.mark.parametrize("x, bound, exc", [
+    ("1", 1e-3, TypeError), (float("nan"), 1e-3, ValueError), (1e-9, 0.0, ValueError),
+    (1e-9, -1.0, ValueError), (np.zeros(2), 1e-3, ValueError), (True, 1e-3, TypeError),
+])
+def test_below_rejects(x, bound, exc):
+    with pytest.raises(exc, match="x must|bound must"):
+        d2l.below(x, bound)

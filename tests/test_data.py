@@ -269,3 +269,18 @@ def test_array_loader_batches_are_copies():
     batch[0][:] = -1  # a reader's in-place edit of a batch ...
     again = next(iter(loader))
     assert onp.array_equal(again[0].asnumpy(), X[:8])  # ... never reaches the data or the next epoch
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_load_digits_dtype(dtype):
+    train_iter, test_iter = d2l.data.load_digits(64, dtype=dtype)
+    X, y = next(iter(train_iter))
+    assert X.dtype == onp.dtype(dtype) and y.dtype == onp.int32
+    X32, _ = next(iter(d2l.data.load_digits(64, dtype="float32")[1]))
+    X64, _ = next(iter(d2l.data.load_digits(64, dtype="float64")[1]))
+    assert (X64.asnumpy() == X32.asnumpy().astype("float64")).all()  # k/16 is exact in both
+
+
+def test_load_digits_rejects_other_dtypes():
+    with pytest.raises(ValueError, match="dtype"):
+        d2l.data.load_digits(64, dtype="float16")

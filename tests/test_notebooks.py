@@ -97,9 +97,9 @@ def _first_numeric_cell(nb):
 
 def _run_nbval(path):
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "-o", "addopts=", str(path)],
-        capture_output=True, text=True, cwd=path.parent, timeout=600)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *nbtools.nbval_args(ROOT),
+         "-o", "addopts=", str(path)],
+        capture_output=True, text=True, cwd=path.parent, timeout=600, env={**os.environ, **nbtools.nbval_env(ROOT)})
 
 
 def test_nbval_fails_on_a_changed_number(tmp_path):

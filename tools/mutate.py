@@ -45,6 +45,8 @@ import subprocess
 import sys
 import time
 
+import nbtools
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = "d2lstab"
 WORK = ROOT / ".mutation"
@@ -83,10 +85,19 @@ MUTANTS = [
     M("validate-boolean-accepts-int", "_validate", "isinstance(value, (bool, onp.bool_))",
       "isinstance(value, (bool, onp.bool_, int))", "boolean() accepts 0 and 1"),
     # --- _compat: MXNet on current NumPy
-    M("compat-numpy2-allowed", "_compat", "if major >= 2:", "if major > 2:",
-      "NumPy 2 is not refused with the clear message"),
+    M("compat-numpy3-allowed", "_compat", "SUPPORTED_NUMPY = ((1, 23), (2, 99))",
+      "SUPPORTED_NUMPY = ((1, 23), (3, 99))", "NumPy 3 is not refused with the clear message"),
+    M("compat-python314-allowed", "_compat", "SUPPORTED_PYTHON = ((3, 10), (3, 13))",
+      "SUPPORTED_PYTHON = ((3, 10), (3, 14))", "Python 3.14 is not refused with the clear message"),
     M("compat-wrong-alias", "_compat", '"bool": bool,', '"bool": int,',
       "numpy.bool restored to the wrong builtin"),
+    M("compat-ninf-sign", "_compat", '"NINF": float("-inf"),', '"NINF": float("inf"),',
+      "NINF restored as +inf"),
+    M("compat-numpy2-repr-kept", "_compat", "        return str(value)\n    if isinstance(value, (tuple, list)):",
+      "        return repr(value)\n    if isinstance(value, (tuple, list)):",
+      "operator parameters keep NumPy 2's scalar repr (np.int64(1))"),
+    M("compat-singleton-tuple", "_compat", '("," if len(value) == 1 else "")', '""',
+      "a one-element tuple parameter written without its comma"),
     # --- utils
     M("utils-numpy-not-seeded", "utils", "    onp.random.seed(n)\n", "",
       "seed() forgets NumPy's generator (DataLoader shuffling)"),
@@ -402,7 +413,7 @@ def make_copy(dest):
 
 
 def environment(copy):
-    env = dict(os.environ)
+    env = {**os.environ, **nbtools.nbval_env(copy)}  # the copy's tools/ (nbval_figures)
     env["PYTHONPATH"] = str(copy) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant must never be shadowed by a cached .pyc
     return env
@@ -429,9 +440,7 @@ def _pytest(copy, args, timeout):
 
 
 def nbval_args(copy, chapter):
-    return ["--nbval", "--nbval-current-env", "--nbval-sanitize-with",
-            str(copy / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout", "600",
-            str(chapter.relative_to(copy))]
+    return nbtools.nbval_args(copy) + [str(chapter.relative_to(copy))]
 
 
 def steps_for(module, copy, with_nbval=True):
