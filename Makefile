@@ -14,7 +14,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env book test unit notebooks execute header lint clean mutate bench
+.PHONY: env book test unit notebooks execute header lint clean mutate bench lab
 
 env: $(STAMP)
 
@@ -40,6 +40,10 @@ unit: $(STAMP)
 # Re-execute chapters (all, or CHAPTERS="chapters/01_x.ipynb ...") and store outputs.
 execute: $(STAMP)
 	$(PY) tools/nbtools.py execute $(CHAPTERS)
+
+# Open the chapters in JupyterLab (in the book's environment).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab chapters/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 header: $(STAMP)
 	$(PY) tools/nbtools.py header

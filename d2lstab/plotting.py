@@ -1,10 +1,13 @@
 """Plotting helpers with d2l's signatures, made reproducible.
 
-The notebooks store their figures as SVG and the regression tests compare
-that SVG text, so ``use_svg_display()`` fixes the two things that would make
-the same figure differ between runs: the random ids matplotlib derives for
-clip paths and glyphs (``svg.hashsalt``) and the creation date it writes into
-the metadata.
+The notebooks store their figures as SVG; the regression tests compare them
+by what they show (``tools/nbval_figures.py``: the same structure and texts,
+coordinates within 0.1 pt), and the determinism test as text. So
+``use_svg_display()`` fixes the two things that would make the same figure
+differ between runs, the random ids matplotlib derives for clip paths and
+markers (``svg.hashsalt``) and the creation date it writes into the
+metadata, and turns off path simplification, which lets rounding decide
+which vertices of a curve are written.
 """
 import numbers
 

@@ -188,3 +188,14 @@ def test_below_takes_one_element_arrays():
 def test_below_rejects(x, bound, exc):
     with pytest.raises(exc, match="x must|bound must"):
         d2l.below(x, bound)
+
+
+def test_use_svg_display_makes_figures_comparable():
+    """No path simplification (rounding would decide which vertices are written), a fixed
+    hash salt for ids, and no date: what the figure comparison (tools/nbval_figures.py) needs."""
+    import matplotlib
+
+    matplotlib.rcParams["path.simplify"] = True
+    d2l.use_svg_display()
+    assert matplotlib.rcParams["path.simplify"] is False
+    assert matplotlib.rcParams["svg.hashsalt"]

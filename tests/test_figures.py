@@ -53,6 +53,12 @@ def _figure(draw, salt=None):
 
 X = onp.linspace(0, 6, 60)
 YLIM = (-1.5, 1.5)  # fixed, so that moving a curve moves only its coordinates, not the ticks
+AXES_HEIGHT = 2.5 * 72 * (0.88 - 0.11)  # pt: d2l.plot's figsize (3.5, 2.5), matplotlib's subplot margins
+
+
+def _shift(points):
+    """The data shift that moves a point on this plot's y axis by ``points`` pt."""
+    return points / AXES_HEIGHT * (YLIM[1] - YLIM[0])
 
 
 def _plot(Y=None, legend=("sin", "cos"), xlabel="x", ylabel="f(x)", title=None, fmts=("-", "m--"), x=X):
@@ -112,21 +118,24 @@ def test_coordinates_perturbed_and_ids_rehashed_match(reference):
 
 def test_float32_rounding_of_the_data_matches(reference):
     rounded = _figure(_plot(Y=[onp.sin(X) * (1 + 1e-7), onp.cos(X) * (1 + 1e-7)]))
+    assert rounded != reference
     assert nbval_figures.difference(reference, rounded) is None
 
 
 def test_a_move_of_a_ten_thousandth_of_the_axis_matches(reference):
-    shift = 1e-4 * (YLIM[1] - YLIM[0])  # 0.014 pt on this 139 pt axis
-    assert nbval_figures.difference(reference, _figure(_plot(Y=[onp.sin(X), onp.cos(X) + shift]))) is None
+    moved = _figure(_plot(Y=[onp.sin(X), onp.cos(X) + 1e-4 * (YLIM[1] - YLIM[0])]))  # 0.014 pt
+    assert moved != reference
+    assert nbval_figures.difference(reference, moved) is None
 
 
 def test_a_curve_moved_by_one_percent_of_the_axis_fails(reference):
-    shift = 0.01 * (YLIM[1] - YLIM[0])
-    moved = _figure(_plot(Y=[onp.sin(X), onp.cos(X) + shift]))
+    moved = _figure(_plot(Y=[onp.sin(X), onp.cos(X) + 0.01 * (YLIM[1] - YLIM[0])]))  # 1.39 pt
     why = nbval_figures.difference(reference, moved)
     assert why is not None and "numbers differ by more than 0.1 pt" in why
-    # the same at one tenth of that (0.14 pt) fails too: the tolerance is below it
-    assert nbval_figures.difference(reference, _figure(_plot(Y=[onp.sin(X), onp.cos(X) + shift / 10])))
+    # and the tolerance is what holds: a move of 1.5 times it fails too, one of half of it passes
+    tolerance = nbval_figures.TOLERANCE
+    assert nbval_figures.difference(reference, _figure(_plot(Y=[onp.sin(X), onp.cos(X) + _shift(1.5 * tolerance)])))
+    assert not nbval_figures.difference(reference, _figure(_plot(Y=[onp.sin(X), onp.cos(X) + _shift(tolerance / 2)])))
 
 
 def test_one_point_moved_by_one_percent_fails(reference):
@@ -192,6 +201,16 @@ def test_use_svg_display_turns_off_path_simplification():
     for _ in range(3):
         noisy = y * (1 + rng.normal(scale=1e-5, size=y.shape))
         assert nbval_figures.difference(dense, _figure(draw(noisy))) is None
+
+
+def test_pytest_from_the_repository_root_loads_the_plugin():
+    """make test is plain pytest in the repository: pyproject.toml's addopts and pythonpath."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "--trace-config", str(CHAPTER)],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plugin = str(ROOT / "tools" / "nbval_figures.py")
+    assert re.search(rf"PLUGIN registered: <module 'nbval_figures' from '{re.escape(plugin)}'>", result.stdout)
 
 
 # --- 2. and 3.: nbval runs -----------------------------------------------------
@@ -354,4 +373,5 @@ def test_stored_chapter_figure_matches_a_fresh_execution(runs):
     cell = runs["chapter_cell"]
     stored, fresh = _svgs(runs["stored_chapter"], cell), _svgs(runs["chapter"], cell)
     assert len(stored) == len(fresh) == 1
-    assert nbval_figures.difference(stored[0], fresh[0]) is None
+    why = nbval_figures.difference(stored[0], fresh[0])
+    assert why is None, why

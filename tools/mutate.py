@@ -53,7 +53,7 @@ WORK = ROOT / ".mutation"
 # Unit-test files that are not about one module's behaviour, or too slow to run per mutant
 # (the browser, the Colab simulation, fresh venvs per Python version, the chapter lint).
 SKIP_TESTS = {"test_browser.py", "test_colab.py", "test_python_versions.py", "test_notebooks.py",
-              "test_mutation_tool.py", "test_determinism.py"}
+              "test_mutation_tool.py", "test_determinism.py", "test_figures.py"}
 TOP_LEVEL = {  # names d2lstab/__init__.py re-exports, by module
     "utils": ["seed", "Timer", "cpu", "try_gpu", "num_gpus"],
     "plotting": ["plot", "set_axes", "set_figsize", "use_svg_display"],
@@ -96,9 +96,13 @@ MUTANTS = [
     M("compat-numpy2-repr-kept", "_compat", "        return str(value)\n    if isinstance(value, (tuple, list)):",
       "        return repr(value)\n    if isinstance(value, (tuple, list)):",
       "operator parameters keep NumPy 2's scalar repr (np.int64(1))"),
+    M("compat-random-out-dtype-ignored", "_compat", 'kwargs["dtype"] = out.dtype', 'kwargs["dtype"] = None',
+      "random draws into a float64 out= array keep failing (MXNet's float32 default)"),
     M("compat-singleton-tuple", "_compat", '("," if len(value) == 1 else "")', '""',
       "a one-element tuple parameter written without its comma"),
     # --- utils
+    M("utils-below-inclusive", "utils", "    if abs(x) < bound:", "    if abs(x) <= bound:",
+      "below() hides a value equal to the bound"),
     M("utils-numpy-not-seeded", "utils", "    onp.random.seed(n)\n", "",
       "seed() forgets NumPy's generator (DataLoader shuffling)"),
     M("utils-try-gpu-off-by-one", "utils", "if num_gpus() >= i + 1:", "if num_gpus() >= i:",
@@ -106,6 +110,8 @@ MUTANTS = [
     M("utils-timer-avg-off-by-one", "utils", "sum(self.times) / len(self.times)",
       "sum(self.times) / (len(self.times) + 1)", "Timer.avg divides by n + 1"),
     # --- plotting
+    M("plotting-path-simplified", "plotting", '    mpl.rcParams["path.simplify"] = False\n', "",
+      "figures keep matplotlib's path simplification (rounding decides which vertices are written)"),
     M("plotting-svg-date", "plotting", 'metadata={"Date": None}', "metadata={}",
       "SVG figures carry their creation date (not reproducible)"),
     M("plotting-no-hashsalt", "plotting", 'mpl.rcParams["svg.hashsalt"] = SVG_HASHSALT',
@@ -244,8 +250,10 @@ MUTANTS = [
       "rows = self._columns", "ArrayLoader hands out slices of the data set itself (and ignores the order)"),
     M("data-loader-off-by-one", "data", "stop = start + len(batch)\n", "stop = start + len(batch) + 1\n",
       "ArrayLoader's batches overlap by one row"),
-    M("data-digits-scale", "data", "X = (digits.data / 16.0).astype(onp.float32)",
-      "X = (digits.data / 15.0).astype(onp.float32)", "digits scaled by 1/15, beyond [0, 1]"),
+    M("data-digits-scale", "data", "X = (digits.data / 16.0).astype(dtype)",
+      "X = (digits.data / 15.0).astype(dtype)", "digits scaled by 1/15, beyond [0, 1]"),
+    M("data-digits-dtype-ignored", "data", "X = (digits.data / 16.0).astype(dtype)",
+      "X = (digits.data / 16.0).astype(onp.float32)", "load_digits ignores dtype (always float32)"),
     M("data-not-stratified", "data", "random_state=seed, stratify=y)", "random_state=seed)",
       "digits split not stratified"),
     M("data-length-check-dropped", "data", "if features.shape[0] != labels.shape[0]:", "if False:",
@@ -372,7 +380,7 @@ def relevant_tests(module, root=ROOT):
         if n:
             scored.append((-n, path.name, path))
     ordered = ([own] if own.exists() else []) + [p for _, _, p in sorted(scored)]
-    if module in ("_validate", "_compat", "utils") and (root / "tests" / "test_core.py").exists():
+    if module in ("_validate", "utils") and (root / "tests" / "test_core.py").exists():
         core = root / "tests" / "test_core.py"
         ordered = [core] + [p for p in ordered if p != core]
     return ordered

@@ -4,61 +4,70 @@ nbval compares every stored output of a chapter with a fresh execution as
 text. For a figure (``image/svg+xml``) that is too strict: the same plot made
 on another CPU writes a path coordinate as ``116.912416`` instead of
 ``116.912412``, and the ids matplotlib derives from coordinates (a clip path's
-id is a hash of its rectangle) change with it. This plugin makes nbval accept
-such a figure and nothing more. The rule, for the stored SVG and the fresh one
-(after nbval's sanitizers, ``tests/nbval_sanitize.cfg``):
+id hashes its rectangle) change with it. This plugin makes nbval accept such
+a figure, and nothing more. The rule, applied to the stored SVG and the fresh
+one after nbval's sanitizers (``tests/nbval_sanitize.cfg``):
 
-1. Each document is split into a *skeleton* and a list of *numbers*. A
-   number is a decimal in an attribute value (``d``, ``x``, ``y``,
-   ``transform``, ``width``, ``viewBox``, ...; a unit such as ``pt`` stays in
-   the skeleton); it is replaced by a placeholder in the skeleton.
+1. Each document becomes a *skeleton* and a list of *numbers*: every
+   decimal in an attribute value (``d``, ``x``, ``y``, ``transform``,
+   ``width``, ``viewBox``, ...; a unit such as ``pt`` stays in the skeleton)
+   is a number and leaves a placeholder in the skeleton.
 2. Ids are renamed by their order of first appearance in each document
-   (``id="..."``, ``xlink:href="#..."``, ``url(#...)``), consistently, so
-   the two documents' reference graphs must still be the same.
+   (``id="..."``, ``xlink:href="#..."``, ``url(#...)``), consistently: the
+   two documents must still reference the same things from the same places.
 3. The skeletons must be **equal exactly**. They hold every element and
-   attribute name and so the number and kind of artists (a curve, a legend,
-   a figure that appears or disappears); every number outside attribute
-   values: the texts, which matplotlib writes as ``<!-- text -->`` comments
-   next to their glyphs (tick labels, axis labels, titles, legend entries:
-   compared as text, exactly), and character data (metadata, ``<text>`` in
-   case ``svg.fonttype`` is ``none``); the ``style`` attributes (colours,
-   line widths, dashes, opacity); and the number of vertices of every path.
-4. The numbers must agree within ``TOLERANCE`` = 0.1 (absolute, in SVG
-   points, 1/72 inch; glyph outlines are in font units, where 0.1 is even
-   less).
+   attribute name, so the number and kind of artists (a curve, a legend, an
+   axes) and the number of vertices of every path; every text, which
+   matplotlib writes as a ``<!-- text -->`` comment next to its glyphs
+   (tick labels, axis labels, titles, legend entries are compared as text,
+   exactly: "0.5" against "0.51" fails); character data (``<text>`` if
+   ``svg.fonttype`` is ``none``); the ``style`` attributes (colours, line
+   widths, dashes, opacity); the XML version and namespaces. The
+   ``<metadata>`` block is left out: it is not drawn, and holds only
+   matplotlib's version (and a date, which ``use_svg_display()`` drops).
+4. The numbers must agree within ``TOLERANCE`` = 0.1, absolute, in SVG
+   points (1/72 inch). Glyph outlines are numbers too, in font units, where
+   0.1 is far less than a point.
 
-Why 0.1 pt is safe both ways (measured with ``d2l.plot`` figures, and the
-figures the chapters store):
+Whether a figure appears or disappears, and every other mime type, is left to
+nbval's own comparison.
+
+Why 0.1 pt is safe both ways (measured with ``d2l.plot`` figures of 50 to
+1000 points, and on the 54 axes the chapters store):
 
 * It never fails on rounding. Two CPUs disagree in the 6th decimal (4e-6
-  pt). Data perturbed at float32 rounding (relative 1e-7) moved coordinates
-  by at most 7e-5 pt; relative 1e-4, a thousand times more, by at most
-  0.05 pt: that is ~1e-5 to ~1e-2 pt for rounding, 10x below the tolerance.
+  pt). Plotted data perturbed at float32 rounding (relative noise 1e-7)
+  moved coordinates by at most 7e-5 pt; relative noise 1e-4, a thousand
+  times more than rounding, by at most 0.05 pt. So rounding-level
+  differences are 1e-5 to 1e-2 pt: 10x to 10,000x below the tolerance.
 * It fails on what a reader can see. The smallest axes in the book are
-  118 pt high (the widest span of any axes is 54 of them, 118 to 335 pt), so
-  a point that moves by 1% of an axis range moves by at least 1.2 pt, 12x
-  the tolerance. 0.1 pt is also 0.08% of that axis: about the precision of
-  the numbers the chapters print. (On a log axis 1% of the range is 1% of
-  its decades.) What moves a curve usually changes its autoscaled limits
-  and so the tick labels too, which are text and fail exactly.
+  118 pt high (the others up to 335 pt), so a point that moves by 1% of an
+  axis range moves by at least 1.2 pt, 12x the tolerance. 0.1 pt is 0.08%
+  of that axis, about the precision of the numbers the chapters print. (On
+  a log axis 1% of the range is 1% of its decades.) A change that moves a
+  curve usually also changes its autoscaled limits and so the tick labels,
+  which are text and fail exactly.
 
 Path simplification would break rule 3: matplotlib drops the vertices of a
-curve that deviate less than 1/9 pt from a straight line, and rounding
-decides which ones (``d2l.use_svg_display()`` turns it off; see there).
+curve that deviate less than 1/9 pt from a straight line, and rounding then
+decides which ones survive. ``d2l.use_svg_display()`` turns it off (its
+docstring has the measurement).
 
-How it hooks into nbval: ``IPyNbCell.compare_outputs`` is wrapped. In each
-cell, the i-th stored SVG is paired with the i-th fresh one (as nbval pairs
-them); a fresh SVG that matches its stored one under the rule is replaced by
-the stored text, then nbval's own strict comparison runs on everything:
-other mime types, other outputs, and every SVG that did not match, which
-fails with nbval's usual "Cell outputs differ" report, followed by one line
-per figure saying where it differs.
+How it hooks into nbval: ``nbval.plugin.IPyNbCell.compare_outputs`` is
+wrapped. In each cell the i-th stored SVG is paired with the i-th fresh one,
+as nbval pairs them; a fresh SVG that matches its stored one under the rule
+is replaced by the stored text, then nbval's own strict comparison runs on
+everything. So other mime types and outputs, and every SVG that does not
+match, fail with nbval's usual "Cell outputs differ" report, followed here by
+one line per figure that says where it differs.
 
-Activated with ``-p nbval_figures`` (``tools/`` on ``sys.path``): in
-pyproject.toml's addopts (with ``pythonpath = ["tools"]``, which pytest
-applies before it imports ``-p`` plugins) for ``make test`` and any pytest
-run from the repository root, and in ``tools/nbtools.py``'s ``nbval_args()``
-with ``nbval_env()`` (``PYTHONPATH``) for nbval runs started elsewhere.
+Activation: ``-p nbval_figures`` with ``tools/`` importable. pyproject.toml
+has it in addopts, with ``pythonpath = ["tools"]`` (pytest 9 puts that on
+``sys.path`` before it imports ``-p`` plugins), for ``make test`` and every
+pytest run whose rootdir is the repository. ``tools/nbtools.py``'s
+``nbval_args()`` has it too, for the nbval runs the tools and tests start
+themselves; they run with ``nbval_env()`` (``tools/`` on ``PYTHONPATH``), so
+it loads from any folder, e.g. a notebook copied to a temporary one.
 """
 import copy
 import re
@@ -98,7 +107,7 @@ def parse(svg):
             value = "#" + canon(value[1:])
         else:
             value = _URL.sub(lambda u: f"url(#{canon(u.group(1))})", value)
-            if name not in EXACT_ATTRIBUTES:
+            if name not in EXACT_ATTRIBUTES and not name.startswith("xmlns"):
                 value = _NUMBER.sub(number, value)
         return f'{name}{eq}"{value}"'
 
@@ -116,8 +125,14 @@ def parse(svg):
     return "".join(parts), numbers
 
 
-def _around(text, i, width=70):
-    return text[max(0, i - width):i + width].replace("\n", " ")
+def _element(skeleton, i):
+    """The element (or comment) of ``skeleton`` around position ``i``, shortened for a report."""
+    start, end = skeleton.rfind("<", 0, i + 1), skeleton.find(">", i)
+    piece = skeleton[start:end + 1] if start >= 0 and end >= 0 else skeleton[max(0, i - 60):i + 60]
+    piece = re.sub(r"\s+", " ", piece)
+    piece = re.sub(rf"(?:[A-Za-z]? ?{PLACEHOLDER}[ ,]*){{3,}}",
+                   lambda m: f"[{m.group(0).count(PLACEHOLDER)} numbers] ", piece)
+    return piece if len(piece) <= 300 else piece[:300] + "..."
 
 
 def difference(reference, test, tolerance=TOLERANCE):
@@ -128,8 +143,8 @@ def difference(reference, test, tolerance=TOLERANCE):
     skel_t, num_t = parse(test)
     if skel_r != skel_t:
         i = next((k for k, (a, b) in enumerate(zip(skel_r, skel_t)) if a != b), min(len(skel_r), len(skel_t)))
-        return (f"structure or text differs (numbers shown as {PLACEHOLDER}): stored ...{_around(skel_r, i)!r}... "
-                f"vs computed ...{_around(skel_t, i)!r}...")
+        return (f"structure or text differs: stored {_element(skel_r, i)!r}, computed {_element(skel_t, i)!r} "
+                f"(ids renamed, {PLACEHOLDER} = a number)")
     off = [k for k, (a, b) in enumerate(zip(num_r, num_t)) if not abs(a - b) <= tolerance]
     if not off:
         return None
@@ -137,9 +152,9 @@ def difference(reference, test, tolerance=TOLERANCE):
     where = -1
     for _ in range(worst + 1):
         where = skel_r.index(PLACEHOLDER, where + 1)
-    return (f"{len(off)} of {len(num_r)} numbers differ by more than {tolerance} pt, the most "
+    return (f"{len(off)} of {len(num_r)} numbers differ by more than {tolerance} pt, the most by "
             f"{abs(num_r[worst] - num_t[worst]):.4g} (stored {num_r[worst]!r}, computed {num_t[worst]!r}) "
-            f"at ...{_around(skel_r, where)!r}...")
+            f"in {_element(skel_r, where)!r}")
 
 
 def same_figure(reference, test, tolerance=TOLERANCE):
