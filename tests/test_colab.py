@@ -7,8 +7,9 @@ What a reader does in Colab, and what we do here:
    ``[preinstalled]`` table, with ``google.colab`` and NumPy imported before
    the first cell runs. We build that once per test session, from the record
    alone: a fresh venv from the newest ``~/.pyenv/versions/3.13.*`` (the
-   record's minor version), pip then exactly the record's packages from PyPI
-   (``name==version``; pip picks what those need in turn), an IPython startup
+   record's minor version), into which pip installs exactly the record's
+   packages from PyPI (``name==version``; pip picks what those need in
+   turn), an IPython startup
    file that registers a stand-in ``google.colab`` module and imports NumPy,
    a kernel spec, and a working directory with nothing of the repository in
    it (Colab's ``/content``). ``D2LSTAB_SOURCE`` (set only here, in the
@@ -48,8 +49,8 @@ How long the header's install takes, and what that measures:
 * The cold install is measured once more on its own (``cold_header_install``,
   also the benchmark row "Colab header install (simulation, cold)"): a fresh
   venv with the record's packages, pip's cache switched off
-  (``PIP_NO_CACHE_DIR``) so MXNet's 46 MB wheel and d2lstab's build
-  requirements really come from PyPI, and the header's cell timed. It must be
+  (``PIP_NO_CACHE_DIR``) so MXNet's wheel (about 50 MB) and d2lstab's build
+  requirement (setuptools) really come from PyPI, and the header's cell timed. It must be
   under 60 s. What it cannot measure: Colab's network and disk (this machine's
   link to PyPI may be faster or slower), and the clone of the GitHub
   repository (here a local ``git+file://`` clone, which takes well under a
@@ -89,6 +90,7 @@ RECORD = tomllib.loads(RECORD_PATH.read_text())
 PYTHON_MINOR = ".".join(RECORD["python"]["version"].split(".")[:2])  # "3.13"
 PREINSTALLED = {name: entry["version"] for name, entry in RECORD["preinstalled"].items()}
 COLAB_NUMPY = PREINSTALLED["numpy"]
+D2LSTAB_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 HEADER_SECONDS_LIMIT = 60.0
 # requirements.txt must pin these exactly as Colab has them.
 SHARED_PINS = ("numpy", "matplotlib", "scikit-learn", "scipy", "setuptools")
@@ -381,7 +383,9 @@ def colab(tmp_path_factory):
     return build_runtime(tmp_path_factory.mktemp("colab"), python)
 
 
-UNSUPPORTED = [(3, 14), (3, 9)]
+# Just past either end of the Pythons the header serves: 3.14 and 3.9.
+_LOW, _HIGH = nbtools.PYTHON_RANGE
+UNSUPPORTED = [(_HIGH[0], _HIGH[1] + 1), (_LOW[0], _LOW[1] - 1)]
 
 
 @pytest.mark.parametrize("version", UNSUPPORTED, ids=lambda v: "python%d.%d" % v)
@@ -399,7 +403,7 @@ def test_header_refuses_unsupported_python(colab, version):
     assert errors and errors[0].ename == "SystemExit", nb.cells[1].outputs
     message = errors[0].evalue
     assert f"this runtime has Python {version[0]}.{version[1]}" in message, message
-    assert "'Change runtime version'" in message and "the Python 3.13 runtime" in message, message
+    assert "'Change runtime version'" in message and "the Python %d.%d runtime" % _HIGH in message, message
     assert "command palette" in message, message
     assert _stdout(nb.cells[2]).split() == ["0"], "the header called subprocess.run (pip) before refusing"
     assert installed(colab) == before
@@ -450,7 +454,7 @@ def test_chapter_runs_in_colab(colab, chapter):
     print(f"\n{chapter}: header {seconds[0]:.1f} s, chapter {sum(seconds[2:-1]):.1f} s")
     assert header.outputs == [], f"the header printed: {header.outputs}"
     assert seconds[0] < HEADER_SECONDS_LIMIT, f"the header took {seconds[0]:.1f} s"
-    assert _stdout(after_header).split() == [COLAB_NUMPY, COLAB_NUMPY, "1.9.1", "0.1.0"], \
+    assert _stdout(after_header).split() == [COLAB_NUMPY, COLAB_NUMPY, "1.9.1", D2LSTAB_VERSION], \
         "after the header: NumPy loaded, NumPy installed, MXNet, d2lstab"
     assert _stdout(end).split() == [COLAB_NUMPY, COLAB_NUMPY, "1.9.1", "True", "True"], \
         "after the chapter: NumPy loaded, installed, MXNet, d2lstab from the venv, google.colab present"

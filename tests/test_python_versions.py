@@ -151,6 +151,7 @@ def test_default_numpy_kept_and_trains(minor, tmp_path):
     _pip(py, str(_checkout_copy(tmp_path / "d2lstab")))
     assert _numpy_version(py) == numpy_version, "installing d2lstab changed NumPy"
     assert _run(py, ONE_STEP, tmp_path) == [f"3.{minor}", "1.9.1", numpy_version, "True"]
+    print(f"\nPython 3.{minor}: pip's NumPy {numpy_version}, kept; one step trained")
 
 
 @pytest.fixture(scope="module")
