@@ -13,6 +13,8 @@ What it measures:
 * the whole book's validation: ``pytest chapters`` with nbval, exactly the
   notebook part of ``make test`` (wall time, and the peak memory of the
   largest process: pytest or one of the kernels it starts);
+* the determinism test (``tests/test_determinism.py``): every chapter
+  re-executed with nbval under four emulated CPUs, two runs at a time;
 * the HTML build: ``jupyter-book build . -W -n`` into a temporary folder;
 * ``d2lstab.train.fit`` against a minimal hand-written training loop on the
   same hybridized MLP (64-256-256-10), digits, ``gluon.Trainer`` (SGD) and
@@ -110,6 +112,15 @@ def bench_book():
     r = measure([sys.executable, "-m", "pytest", "-q", "chapters"])
     if r["returncode"] != 0:
         raise RuntimeError("the book's validation (pytest chapters) failed")
+    return r
+
+
+def bench_determinism():
+    """The determinism test: every chapter under the four emulated CPUs (tests/test_determinism.py)."""
+    r = measure([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                 "tests/test_determinism.py::test_every_chapter_under_emulated_cpus"])
+    if r["returncode"] != 0:
+        raise RuntimeError("the determinism test failed")
     return r
 
 
@@ -241,6 +252,10 @@ def table(results, fmt="text"):
         rows.append(("whole book validation (pytest chapters, nbval)", f"{b['seconds']:.0f} s, peak {b['peak_mb']:.0f} MB",
                      "< 180 s, < 2048 MB",
                      b["seconds"] < GOALS["book_seconds"] and b["peak_mb"] < GOALS["book_peak_mb"]))
+    if "determinism" in results:
+        d = results["determinism"]
+        rows.append(("determinism test (every chapter under 4 emulated CPUs, 2 at a time)",
+                     f"{d['seconds']:.0f} s, peak {d['peak_mb']:.0f} MB", "", None))
     if "build" in results:
         rows.append(("HTML build (jupyter-book -W -n)", f"{results['build']['seconds']:.0f} s", "", None))
     if "fit" in results:
@@ -295,6 +310,8 @@ def main(argv=None):
     if not args.quick:
         print("measuring the whole book's validation ...", file=sys.stderr)
         results["book"] = bench_book()
+        print("measuring the determinism test ...", file=sys.stderr)
+        results["determinism"] = bench_determinism()
         print("measuring the HTML build ...", file=sys.stderr)
         results["build"] = bench_build()
     print("measuring the Colab header's cold install (simulated Colab) ...", file=sys.stderr)
