@@ -284,7 +284,8 @@ def check_gradients(f, params, eps=1e-7, grads=None, training=False, samples_per
     ``i`` gets ``g_num[i] = (f(theta + eps e_i) - f(theta - eps e_i)) /
     (2 eps)``; ``samples_per_param`` checks only that many coordinates of each
     parameter, drawn without replacement by NumPy's global generator (so
-    ``d2l.seed`` fixes them), which keeps the check cheap on big layers.
+    ``d2l.seed`` fixes them) and checked and reported in increasing order,
+    which keeps the check cheap on big layers.
     ``training`` runs both passes in training mode (dropout on); the default
     runs both in prediction mode. ``params`` is left exactly as it was.
     Returns a ``GradCheck``; its ``rel_diff`` is

@@ -233,6 +233,7 @@ def test_samples_per_param_checks_a_subset():
     assert result.evaluations == 2 * sum(sizes)
     for c, p in zip(result.coords, params):
         assert len(set(c.tolist())) == len(c) and c.max() < p.size
+        assert (onp.diff(c) > 0).all(), "sampled coordinates are checked and reported in increasing order"
     assert result.rel_diff < 1e-7
     # the checked coordinates are those of the full gradient
     full = gc.check_gradients(f, params)
