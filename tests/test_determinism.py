@@ -101,8 +101,10 @@ def environment(setting_env):
 
 def nbval(paths, setting_env, cwd=ROOT, timeout=1800):
     """Run nbval (strict, as make test does) on ``paths`` under ``setting_env``."""
+    # --rootdir: nbval's absolute sanitizer path would otherwise pull the rootdir up, and with
+    # it the names of the cells that failing_cells reads.
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-           *nbtools.nbval_args(ROOT), *map(str, paths)]
+           "--rootdir", str(cwd), *nbtools.nbval_args(ROOT), *map(str, paths)]
     return subprocess.run(cmd, cwd=cwd, env=environment(setting_env), capture_output=True,
                           text=True, timeout=timeout)
 
