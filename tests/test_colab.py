@@ -165,14 +165,7 @@ def _git(cwd, *args):
 def checkout_copy(dest):
     """A git repository at ``dest`` holding this checkout as it is now, on the branch of
     ``_config.yml``; returns the ``git+file://`` URL the header is pointed at."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, listed):
-        src = ROOT / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
+    nbtools.copy_checkout(dest)
     branch = nbtools.repository()[1]
     _git(dest, "init", "-q", "-b", branch)
     _git(dest, "add", "-A")

@@ -33,6 +33,8 @@ import tomllib
 
 import pytest
 
+import nbtools
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RECORD = tomllib.loads((ROOT / "colab" / "runtime.toml").read_text())
 COLAB_MINOR = int(RECORD["python"]["version"].split(".")[1])
@@ -93,18 +95,6 @@ def _python(minor, required=True):
     _missing(f"no Python 3.{minor} in ~/.pyenv/versions or on the PATH", required)
 
 
-def _checkout_copy(dest):
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, listed):
-        src = ROOT / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    return dest
-
-
 def _venv(python, path):
     subprocess.run([python, "-m", "venv", str(path)], check=True, timeout=300)
     return path / "bin" / "python"
@@ -148,7 +138,7 @@ def test_default_numpy_kept_and_trains(minor, tmp_path):
     assert _supported_numpy(numpy_version), f"pip gives Python 3.{minor} NumPy {numpy_version}"
     _pip(py, "--no-deps", MXNET_PIN)
     assert _numpy_version(py) == numpy_version, "installing MXNet changed NumPy"
-    _pip(py, str(_checkout_copy(tmp_path / "d2lstab")))
+    _pip(py, str(nbtools.copy_checkout(tmp_path / "d2lstab")))
     assert _numpy_version(py) == numpy_version, "installing d2lstab changed NumPy"
     assert _run(py, ONE_STEP, tmp_path) == [f"3.{minor}", "1.9.1", numpy_version, "True"]
     print(f"\nPython 3.{minor}: pip's NumPy {numpy_version}, kept; one step trained")
@@ -161,7 +151,7 @@ def colab_numpy_venv(tmp_path_factory):
     base = tmp_path_factory.mktemp("colab-numpy")
     py = _venv(python, base / "venv")
     _pip(py, f"numpy=={COLAB_NUMPY}")
-    source = _checkout_copy(base / "d2lstab")
+    source = nbtools.copy_checkout(base / "d2lstab")
     _pip(py, ".", cwd=source)
     assert _numpy_version(py) == COLAB_NUMPY, "pip install . changed NumPy"
     return py, base

@@ -82,6 +82,23 @@ def nbval_env(root=ROOT):
     return {"PYTHONPATH": tools + (os.pathsep + rest if rest else "")}
 
 
+def copy_checkout(dest):
+    """Copy the files of this checkout as they are now (tracked, and untracked but not
+    ignored) into ``dest``: what a ``pip install`` of the repository would see. Returns ``dest``."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, listed):
+        src = ROOT / name.decode()
+        if src.is_file():
+            target = pathlib.Path(dest) / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return pathlib.Path(dest)
+
+
 def chapter_paths(args=()):
     if args:
         return [pathlib.Path(a).resolve() for a in args]
