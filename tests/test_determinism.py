@@ -95,7 +95,7 @@ def environment(setting_env):
     env = dict(os.environ)
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     env.update(setting_env)
-    env.update(nbtools.nbval_env(ROOT) if hasattr(nbtools, "nbval_env") else {})
+    env.update(nbtools.nbval_env(ROOT))
     return env
 
 
