@@ -15,15 +15,17 @@ from mxnet import npx as _npx  # noqa: E402  (after the compatibility patch)
 _npx.set_np()
 
 from .utils import Timer, below, cpu, num_gpus, seed, try_gpu  # noqa: E402
-from .plotting import plot, set_axes, set_figsize, use_svg_display  # noqa: E402
+from .plotting import plot, plot_spread, set_axes, set_figsize, use_svg_display  # noqa: E402
+from .repeats import Spread, compare, repeat, table  # noqa: E402
 from . import (activations, batchnorm, data, diagnostics, gradcheck, init, optim,  # noqa: E402
-               regularization, schedules, train)
+               regularization, repeats, schedules, train)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Timer", "below", "cpu", "num_gpus", "seed", "try_gpu",
-    "plot", "set_axes", "set_figsize", "use_svg_display",
+    "plot", "plot_spread", "set_axes", "set_figsize", "use_svg_display",
+    "Spread", "compare", "repeat", "table",
     "activations", "batchnorm", "data", "diagnostics", "gradcheck", "init", "optim",
-    "regularization", "schedules", "train",
+    "regularization", "repeats", "schedules", "train",
 ]

@@ -37,10 +37,14 @@ differences run in prediction mode (dropout off, batch normalization on its
 moving statistics) unless ``training=True``. Two caveats: with
 ``training=True`` every evaluation of ``f`` draws a new dropout mask (the
 check then fails although nothing is wrong) and updates batch
-normalization's moving statistics; and MXNet 1.9.1's built-in batch
-normalization back-propagates as if in training mode even when recorded in
-prediction mode, so ``gluon.nn.BatchNorm`` fails the default check (chapter 8
-shows this; ``d2lstab.batchnorm.BatchNorm`` passes in both modes).
+normalization's moving statistics. The mode must be the same for the
+forward and the backward pass: MXNet's ``backward()`` runs in training mode
+unless it is called with ``train_mode=False``, whatever mode the forward
+pass was recorded in, and a layer whose two modes differ (batch
+normalization) then gets the training-mode gradient of a prediction-mode
+output. The check passes the mode to both, so ``gluon.nn.BatchNorm`` and
+``d2lstab.batchnorm.BatchNorm`` pass in either mode (chapter 8 shows what
+the mismatch looks like).
 """
 import numbers
 
@@ -327,7 +331,9 @@ def check_gradients(f, params, eps=1e-7, grads=None, training=False, samples_per
             if not isinstance(out, np.ndarray):
                 raise TypeError("f must return an mxnet.np.ndarray computed from its arguments "
                                 "(autograd cannot differentiate a Python float)")
-            out.backward()
+            # backward() runs in training mode unless told otherwise, whatever
+            # mode the forward pass was recorded in: pass the same mode.
+            out.backward(train_mode=training)
             analytic = []
             for item, w in zip(items, work):
                 g = item.grad() if isinstance(item, gluon.Parameter) else w.grad

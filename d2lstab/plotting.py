@@ -134,3 +134,53 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
         else:
             axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+
+
+def plot_spread(x, spreads, xlabel=None, ylabel=None, xlim=None, ylim=None,
+                xscale='linear', yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'),
+                figsize=(3.5, 2.5), axes=None, band='minmax'):
+    """Curves over several seeds: the mean of each, with a band around it.
+
+    ``spreads`` is a dict ``{label: Spread}`` of curves (from
+    ``d2lstab.repeat``), all of length ``len(x)``. ``band='minmax'`` shades
+    from the lowest to the highest seed at each point (what every seed did);
+    ``band='std'`` shades the mean plus or minus one standard deviation;
+    ``band='all'`` draws every seed as a thin line instead. The legend names
+    each label once.
+    """
+    import matplotlib.pyplot as plt
+
+    from .repeats import Spread
+
+    check.one_of("band", band, {"minmax", "std", "all"})
+    check.one_of("xscale", xscale, {"linear", "log", "symlog", "logit"})
+    check.one_of("yscale", yscale, {"linear", "log", "symlog", "logit"})
+    if not isinstance(fmts, (tuple, list)) or not fmts:
+        raise ValueError(f"fmts must be a non-empty tuple of format strings, got {fmts!r}")
+    if not isinstance(spreads, dict) or not spreads:
+        raise TypeError(f"spreads must be a non-empty dict {{label: Spread}}, got {spreads!r}")
+    x = _to_numpy(x)
+    for label, s in spreads.items():
+        if not isinstance(s, Spread) or s.values.ndim != 2:
+            raise TypeError(f"spreads[{label!r}] must be a Spread of curves, got {s!r}")
+        if s.values.shape[1] != x.size:
+            raise ValueError(f"spreads[{label!r}] has curves of length {s.values.shape[1]} "
+                             f"but x has {x.size} points")
+    figsize = _figsize("figsize", figsize)
+    set_figsize(figsize)
+    if axes is None:
+        axes = plt.gca()
+    axes.cla()
+    for i, (label, s) in enumerate(spreads.items()):
+        line, = axes.plot(x, s.mean, fmts[i % len(fmts)], label=str(label))
+        color = line.get_color()
+        if band == "minmax":
+            axes.fill_between(x, s.min, s.max, color=color, alpha=0.2, linewidth=0)
+        elif band == "std":
+            axes.fill_between(x, s.mean - s.std, s.mean + s.std, color=color, alpha=0.2,
+                              linewidth=0)
+        else:
+            for row in s.values:
+                axes.plot(x, row, color=color, linewidth=0.5, alpha=0.5)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, None)
+    axes.legend()

@@ -393,3 +393,55 @@ def test_grad_check_accepts_a_parameter_dict():
     assert gc.grad_check(f, net.collect_params()) == gc.grad_check(f, list(net.collect_params().values()))
     with pytest.raises(ValueError, match="params must not be empty"):
         gc.grad_check(f, {})
+
+
+def _bn_net():
+    d2l.seed(0)
+    net = gluon.nn.Sequential()
+    net.add(gluon.nn.Dense(6, in_units=4), gluon.nn.BatchNorm(in_channels=6),
+            gluon.nn.Activation("tanh"), gluon.nn.Dense(3, in_units=6))
+    net.initialize()
+    net.cast("float64")
+    X = f64(onp.random.default_rng(1).normal(size=(8, 4)))
+    # non-trivial moving statistics, so prediction and training mode differ
+    bn = net[1]
+    bn.running_mean.set_data(f64(onp.linspace(-0.3, 0.4, 6)))
+    bn.running_var.set_data(f64(onp.linspace(0.5, 2.0, 6)))
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    return net, X, y
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_grad_check_passes_gluon_batchnorm_in_either_mode(training):
+    """Forward and backward in the same mode: MXNet's own BatchNorm is right in both."""
+    net, X, y = _bn_net()
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    params = [p for p in net.collect_params().values() if p.grad_req != "null"]
+    result = gc.check_gradients(lambda _: loss(net(X), y).mean(), params, training=training)
+    assert result.rel_diff < 1e-7, result
+
+
+def test_backward_runs_in_training_mode_unless_told():
+    """The mismatch the checker avoids, as a minimal reproduction: a forward pass
+    recorded in prediction mode, then ``backward()`` without ``train_mode``, gives
+    the gradient of the training-mode computation, not of the output recorded."""
+    net, X, y = _bn_net()
+    w = net[0].weight
+    grads = {}
+    for label, kwargs in (("default", {}), ("predict", {"train_mode": False})):
+        with autograd.record(train_mode=False):
+            out = net(X).sum()
+        out.backward(**kwargs)
+        grads[label] = w.grad().asnumpy().copy()
+    num = gc.numerical_grad(lambda v: _with_weight(net, w, v, X), w.data()).asnumpy()
+    assert onp.abs(grads["predict"] - num).max() < 1e-7
+    assert onp.abs(grads["default"] - num).max() > 1e-2
+
+
+def _with_weight(net, w, v, X):
+    saved = w.data().copy()
+    w.set_data(v)
+    with autograd.predict_mode():
+        out = net(X).sum()
+    w.set_data(saved)
+    return out
