@@ -96,6 +96,10 @@ def test_compare_states_an_order_only_when_the_interval_excludes_zero():
     m = d2l.compare(a, mixed)
     assert m.wins == 4 and m.order == "~"
     assert m.verdict().startswith("no clear order between A and B")
+    # a higher mean, 4 wins of 5, and still no clear order: the interval decides
+    loose = repeats.Spread([0.85, 0.86, 0.87, 0.88, 1.04])  # a - b = .05 x 4, -.1
+    m = d2l.compare(a, loose)
+    assert m.diff.mean > 0 and m.low < 0 < m.high and m.order == "~"
 
 
 def test_compare_pairs_by_seed_and_rejects_bad_arguments():

@@ -56,7 +56,8 @@ SKIP_TESTS = {"test_browser.py", "test_colab.py", "test_python_versions.py", "te
               "test_mutation_tool.py", "test_determinism.py", "test_figures.py"}
 TOP_LEVEL = {  # names d2lstab/__init__.py re-exports, by module
     "utils": ["seed", "Timer", "cpu", "try_gpu", "num_gpus"],
-    "plotting": ["plot", "set_axes", "set_figsize", "use_svg_display"],
+    "plotting": ["plot", "plot_spread", "set_axes", "set_figsize", "use_svg_display"],
+    "repeats": ["Spread", "compare", "repeat", "table"],
 }
 
 
@@ -211,6 +212,19 @@ MUTANTS = [
       "                num[j]", "check_gradients leaves each coordinate at theta - eps"),
     M("gc-threshold", "gradcheck", 'THRESHOLDS = {"fine": 1e-6, "look closer": 1e-4}',
       'THRESHOLDS = {"fine": 1e-4, "look closer": 1e-2}', "verdict thresholds 100x too lax"),
+    M("gc-backward-default-mode", "gradcheck", "out.backward(train_mode=training)", "out.backward()",
+      "the backward pass runs in MXNet's default (training) mode whatever the forward's mode"),
+    # --- repeats
+    M("rep-unseeded", "repeats", "        _seed(s)\n", "",
+      "repeat() no longer seeds before each run"),
+    M("rep-population-std", "repeats",
+      "return self._stat(onp.std, ddof=1)\n\n    @property\n    def min",
+      "return self._stat(onp.std)\n\n    @property\n    def min",
+      "Spread.std is the population (ddof=0) standard deviation"),
+    M("rep-normal-not-t", "repeats", "half = _t_quantile(0.5 + level / 2, n - 1) * self.diff.sem",
+      "half = 1.96 * self.diff.sem", "compare() uses the normal quantile for 5 seeds, not Student's t"),
+    M("rep-order-by-mean", "repeats", "if self.low > 0:", "if self.diff.mean > 0:",
+      "compare() declares an order whenever the mean difference is positive"),
     # --- diagnostics
     M("diag-clip-comparison", "diagnostics", "if math.isfinite(total) and total > max_norm:",
       "if math.isfinite(total) and total < max_norm:", "clip_grad_norm clips the small norms"),
