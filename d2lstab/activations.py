@@ -5,8 +5,9 @@ differentiate it, and in a form that never overflows: the branch of a
 piecewise definition that is not selected is evaluated on a harmless input
 (an unselected ``exp`` of a large number would give ``inf``, and
 ``0 * inf = nan`` in the backward pass). ``derivative(f, x)`` returns the
-elementwise derivative by autograd. ``RReLU`` and ``Maxout`` are Gluon
-blocks for use in networks.
+elementwise derivative by autograd. ``SELU``, ``RReLU`` and ``Maxout`` are
+Gluon blocks for use in networks (``SELU`` because MXNet 1.9.1's own SELU,
+``gluon.nn.SELU``, back-propagates a wrong gradient for negative inputs).
 """
 import math
 
@@ -15,7 +16,7 @@ from mxnet import autograd, gluon, np, npx
 from . import _validate as check
 
 __all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "prelu", "rrelu",
-           "gelu", "swish", "maxout", "derivative", "RReLU", "Maxout",
+           "gelu", "swish", "maxout", "derivative", "SELU", "RReLU", "Maxout",
            "SELU_ALPHA", "SELU_LAMBDA"]
 
 # Klambauer et al. (2017), eq. (14): the fixed point (mean 0, variance 1).
@@ -123,8 +124,10 @@ def rrelu(x, lower=1/8, upper=1/3, training=False):
     In training each element draws its own slope a ~ U(lower, upper) (with
     MXNet's generator); otherwise a = (lower + upper) / 2, the mean slope,
     as dropout uses the mean mask at test time. The defaults 1/8 and 1/3
-    are the paper's (and PyTorch's); the NDSB winners' a ~ U(3, 8) is
-    written as 1/a there, i.e. lower=1/8, upper=1/3.
+    are PyTorch's. Xu et al.'s experiments (after the NDSB winner) divide
+    instead, x / a with a ~ U(3, 8) and x / 5.5 at test time: the same range
+    of slopes, 1/8 to 1/3, but not uniformly distributed (mean ln(8/3)/5 =
+    0.196) and a test slope of 1/5.5 = 0.182 instead of 0.229.
     """
     check.array("x", x)
     lower, upper = _check_bounds(lower, upper)
@@ -174,9 +177,11 @@ def derivative(f, x, train_mode=True):
 
     Back-propagates ``sum(f(x))`` (ones as head gradient); for an
     elementwise f that gives f'(x_i) in position i. ``x`` is copied, so the
-    caller's array is untouched. Recording is in training mode unless
-    ``train_mode=False`` (which MXNet's own RReLU needs: its training mode
-    crashes MXNet 1.9.1 on CPU).
+    caller's array is untouched. The forward pass is recorded, and the
+    backward pass run, in training mode unless ``train_mode=False`` (MXNet's
+    ``backward()`` defaults to training mode whatever mode the forward pass
+    was recorded in, so both are set). Prediction mode is what MXNet's own
+    RReLU needs: its training mode crashes MXNet 1.9.1 on CPU.
     """
     check.callable_("f", f)
     check.array("x", x)
@@ -189,8 +194,28 @@ def derivative(f, x, train_mode=True):
         raise ValueError(
             f"f must be elementwise: f(x) should have shape {x.shape}, "
             f"got {getattr(y, 'shape', type(y).__name__)}")
-    y.backward()
+    y.backward(train_mode=train_mode)
     return x.grad
+
+
+class SELU(gluon.HybridBlock):
+    """SELU as a block (Klambauer et al., 2017), with the correct gradient.
+
+    Computes ``selu`` (the same values, to the last bit) with operations that
+    also work hybridized, so a network built with it can be
+    ``hybridize()``d. Use it instead of MXNet 1.9.1's ``gluon.nn.SELU``,
+    whose backward pass gives lambda * (y + alpha) for x < 0 instead of
+    y + lambda * alpha (y the output).
+    """
+
+    activation_name = "selu"
+
+    def hybrid_forward(self, F, x):
+        neg = SELU_ALPHA * F.np.expm1(F.np.minimum(x, 0))
+        return SELU_LAMBDA * F.np.where(x > 0, x, neg)
+
+    def __repr__(self):
+        return "SELU()"
 
 
 class RReLU(gluon.Block):

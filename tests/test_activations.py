@@ -231,6 +231,53 @@ def test_rrelu_block_modes():
     assert d2l.diagnostics.activation_name(block) == "rrelu"
 
 
+def test_selu_block_matches_selu_and_its_derivative():
+    x64 = np.array(XS, dtype="float64")
+    y64 = l_ * onp.where(XS > 0, XS, a_ * onp.expm1(onp.minimum(XS, 0)))
+    d64 = onp.where(XS > 0, l_, l_ * a_ * onp.exp(onp.minimum(XS, 0)))
+    for hybrid in (False, True):
+        block = A.SELU()
+        if hybrid:
+            block.hybridize()
+        assert onp.array_equal(block(x64).asnumpy(), A.selu(x64).asnumpy())
+        onp.testing.assert_allclose(block(x64).asnumpy(), y64, rtol=1e-13, atol=1e-13)
+        onp.testing.assert_allclose(A.derivative(block, x64).asnumpy(), d64,
+                                    rtol=1e-12, atol=1e-13)
+        close(block(mx(XS)), y64)
+    assert d2l.diagnostics.activation_name(A.SELU()) == "selu"
+    assert repr(A.SELU()) == "SELU()"
+
+
+def test_selu_block_trains_in_a_hybridized_network():
+    d2l.seed(5)
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(8), A.SELU(), gluon.nn.Dense(1))
+    net.initialize(d2l.init.VarianceScaling(1.0))
+    net.hybridize()
+    x = np.random.normal(size=(16, 4))
+    with autograd.record():
+        out = net(x).sum()
+    out.backward()
+    assert net[0].weight.grad().shape == (8, 4)
+    assert float(np.abs(net[0].weight.grad()).sum()) > 0
+
+
+def test_derivative_runs_backward_in_the_recording_mode(monkeypatch):
+    # MXNet's backward() defaults to train_mode=True whatever mode the forward
+    # pass was recorded in; derivative() must pass its mode to both.
+    seen = []
+    original = np.ndarray.backward
+
+    def spy(self, *args, **kwargs):
+        seen.append((autograd.is_training(), kwargs.get("train_mode")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(np.ndarray, "backward", spy)
+    for mode in (True, False):
+        A.derivative(A.relu, mx([1.0, -2.0]), train_mode=mode)
+    assert [m for _, m in seen] == [True, False]
+
+
 # ---------------------------------------------------------------- maxout
 
 
