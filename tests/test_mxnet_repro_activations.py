@@ -13,6 +13,7 @@ for the compatibility patch that lets MXNet 1.9.1 import on NumPy 2.
 The kernels are in apache/mxnet ``src/operator/leaky_relu-inl.h`` and
 ``src/operator/mshadow_op.h``.
 """
+import math
 import subprocess
 import sys
 import textwrap
@@ -211,3 +212,26 @@ def test_leaky_slope_parameter_is_float32():
                  record_train, backward_train)
         assert g[0] == g[1] == float(onp.float32(0.1)) != 0.1
         assert g[2] == 1.0
+
+
+def test_gelu_is_computed_in_float32_on_float64_arrays():
+    """'gelu' casts its input to float32 and computes x Phi(x) in float32.
+
+    The kernel (mshadow_op.h) is ``DType(0.5f * float(a) * (1.0f +
+    erf(float(a) / SQRT_2)))``: on float64 arrays every output is a float32
+    number, the float32 evaluation of the erf form (to a few float32 ulps of
+    x, since MXNet's float erf and Python's rounded double erf may differ by
+    an ulp), and off the float64 erf form by far more than float64 rounding.
+    The correct float64 result is the erf form in float64.
+    """
+    xs = onp.arange(-1000, 1000) / 100.0 + 1 / 300
+    out = npx.leaky_relu(np.array(xs, dtype="float64"), act_type="gelu").asnumpy()
+    assert out.dtype == onp.float64
+    onp.testing.assert_array_equal(out, out.astype(onp.float32).astype(onp.float64))
+    xf = xs.astype(onp.float32)
+    erf32 = onp.array([math.erf(float(v)) for v in xf / onp.float32(math.sqrt(2))],
+                      dtype=onp.float32)
+    in_float32 = (onp.float32(0.5) * xf * (onp.float32(1) + erf32)).astype(onp.float64)
+    assert onp.all(onp.abs(out - in_float32) <= 4 * onp.abs(xs) * 2.0 ** -24)
+    in_float64 = 0.5 * xs * (1 + onp.array([math.erf(v / math.sqrt(2)) for v in xs]))
+    assert onp.abs(out - in_float64).max() > 1e-8
