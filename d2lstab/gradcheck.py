@@ -10,11 +10,13 @@ compared by the relative difference
 
     ||g - g_num|| / (||g|| + ||g_num||)
 
-(about 1e-7 or less: fine; around 1e-5: look closer; 1e-3 or more: almost
-surely a bug). References: Andrew Ng, *Deep Learning Specialization*,
-"Gradient checking" (deeplearning.ai, 2017); Karpathy, CS231n notes "Neural
-Networks 3: gradient checks" (2016); Nocedal and Wright, *Numerical
-Optimization*, 2nd ed. (2006), section 8.1.
+(Ng's thresholds: about 1e-7 or less: fine; around 1e-5: look closer;
+1e-3 or more: almost surely a bug). References: Andrew Ng, *Deep Learning
+Specialization*, "Gradient checking" (deeplearning.ai, 2017), for this
+relative difference and its thresholds; Karpathy, CS231n notes "Neural
+Networks 3: gradient checks" (2016), whose relative error divides by the
+larger of the two norms and has other thresholds; Nocedal and Wright,
+*Numerical Optimization*, 2nd ed. (2006), section 8.1.
 
 What ``f`` receives
 -------------------
@@ -40,8 +42,9 @@ check then fails although nothing is wrong) and updates batch
 normalization's moving statistics. The mode must be the same for the
 forward and the backward pass: MXNet's ``backward()`` runs in training mode
 unless it is called with ``train_mode=False``, whatever mode the forward
-pass was recorded in, and a layer whose two modes differ (batch
-normalization) then gets the training-mode gradient of a prediction-mode
+pass was recorded in, and for a layer whose two modes differ (batch
+normalization) the training-mode backward pass then runs over a
+prediction-mode forward pass, which gives the gradient of neither mode's
 output. The check passes the mode to both, so ``gluon.nn.BatchNorm`` and
 ``d2lstab.batchnorm.BatchNorm`` pass in either mode (chapter 8 shows what
 the mismatch looks like).

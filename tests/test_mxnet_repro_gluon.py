@@ -55,44 +55,57 @@ def _batch_norm_case():
     beta = np.zeros(3, dtype="float64")
     mean = np.zeros(3, dtype="float64")
     var = np.full((3,), 4.0, dtype="float64")
-    return x, gamma, beta, mean, var
+    # a non-constant head gradient, so that dy - mean(dy) does not vanish
+    dy = np.array(onp.random.normal(size=(4, 3)), dtype="float64")
+    return x, gamma, beta, mean, var, dy
 
 
 def _bn_input_grad(backward_train_mode):
-    x, gamma, beta, mean, var = _batch_norm_case()
+    x, gamma, beta, mean, var, dy = _batch_norm_case()
     x.attach_grad()
     with autograd.record(train_mode=False):
         out = npx.batch_norm(x, gamma, beta, mean, var, eps=1e-5, fix_gamma=False)
     if backward_train_mode is None:
-        out.backward()
+        out.backward(dy)
     else:
-        out.backward(train_mode=backward_train_mode)
-    return x.asnumpy(), out.asnumpy(), x.grad.asnumpy()
+        out.backward(dy, train_mode=backward_train_mode)
+    return x.asnumpy(), out.asnumpy(), x.grad.asnumpy(), dy.asnumpy()
 
 
 def test_backward_defaults_to_training_mode_for_batch_norm():
     """``backward()`` runs in training mode whatever mode the forward pass used.
 
     This is MXNet's documented default (``NDArray.backward(..., train_mode=True)``),
-    not a bug, but a gradient check that forgets it compares the
-    prediction-mode loss with a training-mode gradient. For batch
+    not a bug, but a gradient check that forgets it runs the training-mode
+    backward pass over a prediction-mode forward pass, which gives the
+    gradient of neither mode's loss. For batch
     normalization recorded in prediction mode (moving mean 0, moving variance
     4), ``backward()`` applies the training-mode formula, which treats the
     mean and variance as functions of the batch, evaluated at the moving
     statistics: ``dx = g/s * (dy - mean(dy) - xhat * mean(dy * xhat))`` with
     ``s = sqrt(var + eps)`` and ``xhat = (x - mean) / s``. With
     ``backward(train_mode=False)`` the gradient is the prediction-mode one,
-    ``g / s``.
+    ``g * dy / s``. The head gradient ``dy`` is not constant (for a constant
+    one the term ``dy - mean(dy)`` would vanish).
     """
-    x, out, grad_default = _bn_input_grad(None)
+    assert mx.__version__ == "1.9.1"
+    x, out, grad_default, dy = _bn_input_grad(None)
     s = onp.sqrt(4.0 + 1e-5)
     onp.testing.assert_allclose(out, x / s, rtol=0, atol=1e-12)  # forward: prediction mode
     xhat = x / s
-    dy = onp.ones_like(x)
     training_formula = (dy - dy.mean(axis=0) - xhat * (dy * xhat).mean(axis=0)) / s
+    assert onp.abs(dy - dy.mean(axis=0)).max() > 0.5  # the term is there
     onp.testing.assert_allclose(grad_default, training_formula, rtol=0, atol=1e-12)
-    assert onp.abs(grad_default - 1 / s).max() > 0.5  # far from the right gradient
-    _, _, grad_explicit_train = _bn_input_grad(True)
+    assert onp.abs(grad_default - dy / s).max() > 0.2  # far from the right one
+    _, _, grad_explicit_train, _ = _bn_input_grad(True)
     onp.testing.assert_array_equal(grad_default, grad_explicit_train)
-    _, _, grad_predict = _bn_input_grad(False)
-    onp.testing.assert_allclose(grad_predict, onp.full_like(x, 1 / s), rtol=0, atol=1e-12)
+    _, _, grad_predict, _ = _bn_input_grad(False)
+    onp.testing.assert_allclose(grad_predict, dy / s, rtol=0, atol=1e-12)
+    # nor is it the training-mode gradient, which uses the batch statistics
+    xb, gamma, beta, mean, var, dyb = _batch_norm_case()
+    xb.attach_grad()
+    with autograd.record(train_mode=True):
+        out = npx.batch_norm(xb, gamma, beta, mean, var, eps=1e-5,
+                             fix_gamma=False)
+    out.backward(dyb)
+    assert onp.abs(grad_default - xb.grad.asnumpy()).max() > 0.2
