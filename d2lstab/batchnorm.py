@@ -9,7 +9,9 @@
 
 Momentum follows MXNet (and Keras/TensorFlow): ``moving = momentum * moving +
 (1 - momentum) * batch``, so ``momentum=0.9`` keeps 90% of the old average.
-PyTorch's ``momentum=0.1`` means the weight of the *new* batch: the same rule.
+PyTorch's ``momentum=0.1`` means the weight of the *new* batch: the same rule,
+except that PyTorch's ``running_var`` accumulates the unbiased batch variance,
+MXNet's and ours the biased one.
 """
 from mxnet import autograd, gluon, init, np
 
@@ -89,10 +91,13 @@ class BatchNorm(gluon.Block):
     ``moving_mean`` (init 0) and ``moving_var`` (init 1) with
     ``grad_req='null'``. Training mode (``autograd.record()``) normalizes with
     batch statistics and updates the moving ones; prediction uses the moving
-    ones. Outputs and moving statistics equal those of
-    ``gluon.nn.BatchNorm(axis=1, momentum=momentum, epsilon=eps)``, except for
-    *when* the moving statistics change: ours in the forward pass, Gluon's
-    (MXNet 1.x) during ``backward()``.
+    ones. Training-mode outputs and gradients equal those of
+    ``gluon.nn.BatchNorm(axis=1, momentum=momentum, epsilon=eps)``; the moving
+    statistics (and so the inference outputs) too once ``momentum`` is exact
+    in float32, the type MXNet parses it as (0.875 is, 0.9 is not). The other
+    difference is *when* the moving statistics change: ours in the forward
+    pass, Gluon's during ``backward()`` (MXNet 1.9.1's CPU operator; its cuDNN
+    GPU kernel updates them in the forward pass).
     """
 
     def __init__(self, num_features, num_dims, momentum=0.9, eps=1e-5, **kwargs):
