@@ -28,9 +28,10 @@ LR, MU, WD = 0.125, 0.875, 0.5  # exact in float32, so no parsing error
 def test_nag_with_weight_decay_uses_the_updated_weight_in_its_momentum(dtype):
     """mx.optimizer.NAG with wd > 0: the momentum state is built from the new weight.
 
-    Documented (NAG's docstring, and the kernel's own arithmetic when its
-    output is a separate array): state = mu * state - lr * (g + wd * w_old)
-    (MXNet keeps the rate folded into the state). What 1.9.1 does: NAG calls
+    Documented: the kernel's own arithmetic when its output is a separate
+    array gives state = mu * state - lr * (g + wd * w_old), which, up to the
+    factor -lr that MXNet folds into its state, is NAG's docstring
+    (state = momentum * state + grad + wd * weight). What 1.9.1 does: NAG calls
     ``nag_mom_update(weight, grad, mom, out=weight, ...)``; the kernel
     (NAGMomKernel in src/operator/optimizer_op-inl.h) first writes the new
     weight into ``out`` and then reads ``weight`` again for the wd term of
@@ -114,11 +115,12 @@ def test_adagrad_rmsprop_state_is_float32_for_float64_weights(name):
         assert all(x.dtype == onp.float64 for x in st)
 
 
-def test_adagrad_fails_through_gluon_trainer_for_float64_parameters():
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop"])
+def test_float64_adagrad_rmsprop_fail_through_gluon_trainer(name):
     """The same failure through the public path, gluon.Trainer."""
     p = gluon.Parameter("w", shape=(3,), init=init.One(), dtype="float64")
     p.initialize()
-    trainer = gluon.Trainer([p], "adagrad", {"learning_rate": 0.1})
+    trainer = gluon.Trainer([p], name, {"learning_rate": 0.1})
     with autograd.record():
         loss = (p.data() * p.data()).sum()
     loss.backward()
