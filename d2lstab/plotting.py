@@ -87,6 +87,14 @@ def _has_one_axis(values):
     return isinstance(values, (list, tuple)) and (len(values) == 0 or not hasattr(values[0], "__len__"))
 
 
+def _check_style(xscale, yscale, fmts):
+    """The axis scales and line formats that plot() and plot_spread() accept."""
+    check.one_of("xscale", xscale, {"linear", "log", "symlog", "logit"})
+    check.one_of("yscale", yscale, {"linear", "log", "symlog", "logit"})
+    if not isinstance(fmts, (tuple, list)) or not fmts:
+        raise ValueError(f"fmts must be a non-empty tuple of format strings, got {fmts!r}")
+
+
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
          xscale='linear', yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'),
          figsize=(3.5, 2.5), axes=None):
@@ -100,10 +108,7 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
     """
     import matplotlib.pyplot as plt
 
-    check.one_of("xscale", xscale, {"linear", "log", "symlog", "logit"})
-    check.one_of("yscale", yscale, {"linear", "log", "symlog", "logit"})
-    if not isinstance(fmts, (tuple, list)) or not fmts:
-        raise ValueError(f"fmts must be a non-empty tuple of format strings, got {fmts!r}")
+    _check_style(xscale, yscale, fmts)
     if legend is None:
         legend = []
     if X is None:
@@ -153,10 +158,7 @@ def plot_spread(x, spreads, xlabel=None, ylabel=None, xlim=None, ylim=None,
     from .repeats import Spread
 
     check.one_of("band", band, {"minmax", "std", "all"})
-    check.one_of("xscale", xscale, {"linear", "log", "symlog", "logit"})
-    check.one_of("yscale", yscale, {"linear", "log", "symlog", "logit"})
-    if not isinstance(fmts, (tuple, list)) or not fmts:
-        raise ValueError(f"fmts must be a non-empty tuple of format strings, got {fmts!r}")
+    _check_style(xscale, yscale, fmts)
     if not isinstance(spreads, dict) or not spreads:
         raise TypeError(f"spreads must be a non-empty dict {{label: Spread}}, got {spreads!r}")
     x = _to_numpy(x)
