@@ -90,11 +90,10 @@ def _measure_main(cmd):
 
 
 def toc_chapters():
-    import yaml
+    sys.path.insert(0, str(ROOT / "tools"))
+    import nbtools
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [e["file"] for e in toc.get("chapters", []) if "file" in e]
-    return [(ROOT / f).with_suffix(".ipynb") for f in files if (ROOT / f).with_suffix(".ipynb").exists()]
+    return nbtools.toc_chapters(ROOT)
 
 
 def bench_chapters():

@@ -34,14 +34,14 @@ import urllib.parse
 import pytest
 import yaml
 
+import nbtools
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "_build" / "screenshot.png"
 
 
 def _toc_chapters():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [entry["file"] for entry in toc.get("chapters", []) if "file" in entry]
-    return [f for f in files if (ROOT / f).with_suffix(".ipynb").exists()]
+    return [f for f in nbtools.toc_files(ROOT) if (ROOT / f).with_suffix(".ipynb").exists()]
 
 
 CHAPTERS = _toc_chapters()

@@ -31,10 +31,7 @@ def test_chapter_lint(path):
 
 
 def test_every_toc_entry_exists():
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [entry["file"] for entry in toc.get("chapters", [])]
+    files = nbtools.toc_files(ROOT)
     assert files, "_toc.yml lists no chapters"
     for f in files:
         assert (ROOT / f).with_suffix(".ipynb").exists() or (ROOT / f).with_suffix(".md").exists(), f
@@ -132,3 +129,82 @@ def test_nbval_fails_on_a_changed_number(tmp_path):
     result = _run_nbval(bad)
     assert result.returncode != 0
     assert "Cell outputs differ" in result.stdout
+
+
+def _probe_problems(nb, tmp_name="_lint_probe2.ipynb"):
+    path = ROOT / "chapters" / tmp_name
+    try:
+        nbformat.write(nb, path)
+        return nbtools.lint(path)
+    finally:
+        path.unlink()
+
+
+def _minimal_chapter():
+    """A chapter that passes the reader-text lint: one exercise with its solution."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A chapter\n\nSee [chapter 2](02_initialization.ipynb) "
+                                      "and {numref}`ex-99-1`; over seeds 0-4."),
+        nbformat.v4.new_markdown_cell("```{exercise}\n:label: ex-99-1\nShow that 1 + 1 = 2.\n```\n\n"
+                                      "```{solution} ex-99-1\n:class: dropdown\nCount.\n```"),
+    ]
+    return nb
+
+
+def test_reader_text_lint_passes_a_clean_chapter():
+    assert nbtools.reader_text_problems(_minimal_chapter()) == []
+
+
+@pytest.mark.parametrize("plant, expected", [
+    ("S_MXNET", "placeholder paragraph 'S_MXNET'"),
+    ("The rest is TODO.", "placeholder 'TODO'"),
+    ("As the seeds say, ReLU is best.", "'the seeds' refers to the working notes"),
+    ("Our working notes list it.", "'working notes' refers to the working notes"),
+    ("\u6839\u636e\u7b14\u8bb0", "refers to the working notes"),
+    ("As chapter 3 showed.", "'chapter 3'... is plain text"),
+    ("By equation (2) the variance doubles.", "'equation (2'... is plain text"),
+    ("The unit tests check this digit.", "test plumbing visible to readers"),
+])
+def test_reader_text_lint_fails_on_planted_prose(plant, expected):
+    nb = _minimal_chapter()
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(plant))
+    problems = " | ".join(nbtools.reader_text_problems(nb))
+    assert expected in problems, problems
+
+
+def test_reader_text_lint_fails_on_planted_code_and_outputs():
+    nb = _minimal_chapter()
+    long_code = nbformat.v4.new_code_cell("x = 1  # " + "a" * 75)
+    plumbing = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(1)")
+    wide_output = nbformat.v4.new_code_cell("print('-' * 80)", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="-" * 80 + "\n")])
+    figure = nbformat.v4.new_code_cell("plot()", outputs=[
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": "<svg/>", "text/plain": "<Figure>"})])
+    two = nbformat.v4.new_code_cell("plot(); plot()", outputs=figure.outputs * 2)
+    two.metadata["mystnb"] = {"figure": {"caption": "Two.", "name": "fig-99-two"},
+                              "image": {"alt": "Two figures of the same thing, side by side."}}
+    nb.cells = [nbformat.v4.new_code_cell("# header")] + nb.cells + [long_code, plumbing, wide_output, figure, two]
+    problems = " | ".join(nbtools.reader_text_problems(nb))
+    for expected in ("code line 1 has 84 > 79", "'NBVAL'", "output line 1 has 80 > 79",
+                     "figure without caption", "figure without alt text", "2 figures in one cell"):
+        assert expected in problems, (expected, problems)
+
+
+def test_reader_text_lint_fails_on_missing_solutions():
+    nb = _minimal_chapter()
+    nb.cells[1].source = nb.cells[1].source.split("\n\n")[0]
+    nb.cells.append(nbformat.v4.new_markdown_cell("```{solution-start} ex-99-2\n:class: dropdown\n```"))
+    problems = " | ".join(nbtools.reader_text_problems(nb))
+    assert "exercise ex-99-1 has no solution" in problems
+    assert "solution for ex-99-2, which is not an exercise" in problems
+    assert "1 solution-start but 0 solution-end" in problems
+    nb.cells = nb.cells[:1]
+    assert "no exercises" in " | ".join(nbtools.reader_text_problems(nb))
+
+
+def test_lint_runs_the_reader_text_checks_on_a_chapter():
+    """nbtools.lint (the test above every chapter) includes the reader-text checks."""
+    nb = nbformat.read(CHAPTERS[0], 4)
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("S_PLANTED"))
+    assert "placeholder paragraph 'S_PLANTED'" in " | ".join(_probe_problems(nb))

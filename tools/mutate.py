@@ -401,11 +401,10 @@ def relevant_tests(module, root=ROOT):
 
 
 def toc_chapters(root=ROOT):
-    import yaml
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import nbtools
 
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [e["file"] for e in toc.get("chapters", []) if "file" in e]
-    return [(root / f).with_suffix(".ipynb") for f in files if (root / f).with_suffix(".ipynb").exists()]
+    return nbtools.toc_chapters(root)
 
 
 def relevant_chapters(module, root=ROOT):

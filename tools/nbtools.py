@@ -99,6 +99,24 @@ def copy_checkout(dest):
     return pathlib.Path(dest)
 
 
+def toc_files(root=ROOT):
+    """The files of _toc.yml in book order (with or without parts), as written there."""
+    import yaml
+
+    toc = yaml.safe_load((pathlib.Path(root) / "_toc.yml").read_text())
+    entries = list(toc.get("chapters", []))
+    for part in toc.get("parts", []):
+        entries += part.get("chapters", [])
+    return [e["file"] for e in entries if "file" in e]
+
+
+def toc_chapters(root=ROOT):
+    """The notebook chapters of _toc.yml in book order, as paths."""
+    root = pathlib.Path(root)
+    return [(root / f).with_suffix(".ipynb") for f in toc_files(root)
+            if (root / f).with_suffix(".ipynb").exists()]
+
+
 def chapter_paths(args=()):
     if args:
         return [pathlib.Path(a).resolve() for a in args]
@@ -190,6 +208,101 @@ def cmd_execute(args):
         print(f"executed {shown} in {time.perf_counter() - tic:.1f} s")
 
 
+# What a reader must never see (issue 13). Each pattern is checked in the text
+# a reader sees: markdown cells and the source of code cells.
+MAX_COLUMNS = 79
+PLACEHOLDER_PARAGRAPH = re.compile(r"^\s*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\s*$")
+PLACEHOLDER_WORDS = re.compile(r"\b(?:TODO|FIXME|TBD|XXX)\b|lorem ipsum|\?\?\?", re.I)
+# The book's working notes are never a source: cite the works they summarize.
+NOTES_WORDS = re.compile(r"\bthe seeds\b|\bseed notes?\b|\bworking notes\b|\b(?:the|our|my) notes\b"
+                         r"|[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", re.I)
+PLUMBING_CODE = re.compile(r"NBVAL|nbval|pytest", re.I)
+PLUMBING_PROSE = re.compile(r"nbval|pytest|\btests/test_\w+|\b(?:our|the book's|the project's|the)"
+                            r" (?:unit )?tests (?:check|hold|assert|verify|make sure|ensure|pin)"
+                            r"|\btest suite\b", re.I)
+# "chapter 4" / "equation (3)" in prose must be links ([chapter 4](04_x.ipynb), {eq}`label`).
+_LINKED = re.compile(r"\[[^\]]*\]\([^)]*\)|\{[a-z:]+\}`[^`]*`|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", re.S)
+UNLINKED_REF = re.compile(r"\b(?:chapters?|equations?|eqs?\.|figures?|fig\.|exercises?)[ \u00a0]\(?\d", re.I)
+EXERCISE = re.compile(r"^```\{exercise\}[^\n]*\n(?::[a-z-]+:[^\n]*\n)*?:label:\s*(\S+)", re.M)
+SOLUTION = re.compile(r"^```\{solution(?:-start)?\}\s+(\S+)", re.M)
+
+
+def _image_outputs(cell):
+    return [o for o in cell.get("outputs", [])
+            if any(k.startswith("image/") for k in o.get("data", {}))]
+
+
+def _output_lines(cell):
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            yield from str(out.get("text", "")).splitlines()
+        elif "data" in out and not any(k.startswith("image/") for k in out["data"]):
+            yield from str(out["data"].get("text/plain", "")).splitlines()
+
+
+def reader_text_problems(nb):
+    """What a reader should not see: placeholders, working-notes words, test
+    plumbing, lines wider than the column, unlinked cross-references, figures
+    without number, caption or alt text, exercises without a solution."""
+    problems = []
+    exercises, solutions = [], []
+    for n, cell in enumerate(nb.cells):
+        where = f"cell {n} ({cell.cell_type})"
+        src = cell.source
+        if cell.cell_type == "markdown":
+            for para in re.split(r"\n\s*\n", src):
+                if PLACEHOLDER_PARAGRAPH.match(para):
+                    problems.append(f"{where}: placeholder paragraph {para.strip()!r}")
+            plumbing = PLUMBING_PROSE
+            prose = _LINKED.sub(" ", src)
+            for m in UNLINKED_REF.finditer(prose):
+                problems.append(f"{where}: {m.group(0)!r}... is plain text: make it a link "
+                                "([chapter N](NN_name.ipynb), {eq}`label`, {numref}`label`)")
+            exercises += EXERCISE.findall(src)
+            solutions += SOLUTION.findall(src)
+        elif cell.cell_type == "code":
+            plumbing = PLUMBING_CODE
+            for i, line in enumerate(src.splitlines(), 1):
+                if len(line) > MAX_COLUMNS and n > 0:  # cell 0: the Colab header, hidden in the book
+                    problems.append(f"{where}: code line {i} has {len(line)} > {MAX_COLUMNS} characters")
+            for i, line in enumerate(_output_lines(cell), 1):
+                if len(line) > MAX_COLUMNS:
+                    problems.append(f"{where}: output line {i} has {len(line)} > {MAX_COLUMNS} characters")
+            images = _image_outputs(cell)
+            if len(images) > 1:
+                problems.append(f"{where}: {len(images)} figures in one cell (one per cell, each captioned)")
+            if images:
+                meta = cell.metadata.get("mystnb", {})
+                fig, img = meta.get("figure", {}), meta.get("image", {})
+                if not str(fig.get("caption", "")).strip() or not str(fig.get("name", "")).startswith("fig-"):
+                    problems.append(f"{where}: figure without caption or name "
+                                    "(metadata mystnb.figure.caption / .name 'fig-...')")
+                if len(str(img.get("alt", "")).strip()) < 20:
+                    problems.append(f"{where}: figure without alt text (metadata mystnb.image.alt)")
+        else:
+            continue
+        for m in PLACEHOLDER_WORDS.finditer(src):
+            problems.append(f"{where}: placeholder {m.group(0)!r}")
+        for m in NOTES_WORDS.finditer(src):
+            problems.append(f"{where}: {m.group(0)!r} refers to the working notes: cite the works instead")
+        if n > 0:
+            for m in plumbing.finditer(src):
+                problems.append(f"{where}: test plumbing visible to readers: {m.group(0)!r}")
+    if not exercises:
+        problems.append("no exercises ({exercise} directives with :label:)")
+    for label in exercises:
+        if label not in solutions:
+            problems.append(f"exercise {label} has no solution ({{solution}} {label})")
+    for label in solutions:
+        if label not in exercises:
+            problems.append(f"solution for {label}, which is not an exercise of this chapter")
+    starts = sum(c.source.count("```{solution-start}") for c in nb.cells if c.cell_type == "markdown")
+    ends = sum(c.source.count("```{solution-end}") for c in nb.cells if c.cell_type == "markdown")
+    if starts != ends:
+        problems.append(f"{starts} solution-start but {ends} solution-end directives")
+    return problems
+
+
 def lint(path, toc_text=None):
     """Problems with one chapter, as a list of strings (empty when clean)."""
     problems = []
@@ -224,6 +337,7 @@ def lint(path, toc_text=None):
     if counts and counts != list(range(1, len(counts) + 1)):
         problems.append(f"execution counts are {counts}, not 1..{len(counts)}: "
                         "the notebook was not run top to bottom in a fresh kernel")
+    problems += reader_text_problems(nb)
     return problems
 
 
