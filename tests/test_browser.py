@@ -25,11 +25,13 @@ import functools
 import http.server
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import urllib.parse
+import urllib.request
 
 import pytest
 import yaml
@@ -143,6 +145,22 @@ _INSPECT = r"""
       img => ({src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0}));
   out.colab = Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]'))
                    .map(a => a.getAttribute('href'));
+  // Blocks a reader would have to scroll sideways: code, outputs, display math, tables.
+  out.wide = Array.from(article.querySelectorAll('pre, div.math, mjx-container[display="true"], table'))
+      .filter(b => b.scrollWidth > b.clientWidth + 1)
+      .map(b => `${b.tagName.toLowerCase()} ${b.scrollWidth} px in ${b.clientWidth} px: ` +
+                (b.textContent || '').trim().slice(0, 60).replace(/\s+/g, ' '));
+  // Figures: the chapters' plots (images under _images/), with caption, alt text, rendered width.
+  out.figures = Array.from(article.querySelectorAll('img'))
+      .filter(img => (img.getAttribute('src') || '').includes('_images/'))
+      .map(img => {
+        const fig = img.closest('figure');
+        const cap = fig && fig.querySelector('figcaption');
+        return {src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
+                caption: cap ? cap.textContent.trim() : '',
+                width: img.getBoundingClientRect().width, natural: img.naturalWidth};
+      });
+  out.links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
   return out;
 }
 """
@@ -189,11 +207,112 @@ def inspect_page(browser, url, screenshot=None):
         for img in facts["images"]:
             if not img["ok"]:
                 problems.append(f"image not loaded: {img['src']}")
+        for block in facts["wide"]:
+            problems.append(f"scrolls sideways at 1280 px: {block}")
+        problems += figure_problems(url, facts["figures"])
         if screenshot is not None:
             _screenshot(page, screenshot)
     finally:
         page.close()
     return problems, facts
+
+
+# Figure text is at least this large on the page (the figures are SVG; their text
+# is drawn as glyph paths scaled from 100-unit glyphs: scale(0.1) is 10 pt).
+MIN_TEXT_PX = 9.0
+_GLYPH_SCALE = re.compile(r"scale\((\d*\.?\d+) -\d*\.?\d+\)")
+
+
+def svg_text_px(svg, rendered_width):
+    """The smallest text of a matplotlib SVG, in CSS px, when drawn ``rendered_width`` px wide."""
+    width = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg)
+    scales = [float(s) for s in _GLYPH_SCALE.findall(svg)]
+    if not width or not scales:
+        return None
+    natural_px = float(width.group(1)) * 4 / 3
+    return min(scales) * 100 * 4 / 3 * rendered_width / natural_px
+
+
+def figure_problems(page_url, figures):
+    problems = []
+    for fig in figures:
+        name = fig["src"].rsplit("/", 1)[-1][:16]
+        if not re.match(r"Figure \d+\.\d+\b", fig["caption"]):
+            problems.append(f"figure {name} has no numbered caption ('Figure N.M ...')")
+        alt = fig["alt"].strip()
+        if len(alt) < 20 or alt.endswith((".svg", ".png")) or "_images" in alt:
+            problems.append(f"figure {name} has no alt text that says what it shows: {alt!r}")
+        if fig["src"].endswith(".svg") and fig["width"] > 0:
+            svg = urllib.request.urlopen(urllib.parse.urljoin(page_url, fig["src"]), timeout=30).read().decode()
+            px = svg_text_px(svg, fig["width"])
+            if px is not None and px < MIN_TEXT_PX:
+                problems.append(f"figure {name}: text {px:.1f} px at its rendered width (< {MIN_TEXT_PX} px)")
+    return problems
+
+
+def _local_page(browser, url, **options):
+    """A page that never leaves the site (inspect_page reports such requests)."""
+    page = browser.new_page(**options)
+    host = urllib.parse.urlparse(url).netloc
+    page.route("**/*", lambda r: r.continue_() if urllib.parse.urlparse(r.request.url).netloc in (host, "")
+               else r.abort())
+    return page
+
+
+def phone_problems(browser, url):
+    """At a phone's 390 px the page itself must not scroll sideways."""
+    page = _local_page(browser, url, viewport={"width": 390, "height": 844})
+    try:
+        page.goto(url, wait_until="load", timeout=60_000)
+        page.wait_for_load_state("networkidle", timeout=30_000)
+        page.wait_for_timeout(300)
+        scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    finally:
+        page.close()
+    return [f"the page scrolls sideways at 390 px ({scroll} px wide)"] if scroll > inner + 1 else []
+
+
+def dark_mode_problems(browser, url):
+    """In the theme's dark mode the (black-on-transparent) figures sit on a light card."""
+    page = _local_page(browser, url, viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    try:
+        page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+        page.goto(url, wait_until="load", timeout=60_000)
+        page.wait_for_load_state("networkidle", timeout=30_000)
+        page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; document.documentElement.dataset.mode = 'dark'; }")
+        page.wait_for_timeout(200)
+        backgrounds = page.evaluate("""() => Array.from(document.querySelectorAll('article img'))
+            .filter(i => (i.getAttribute('src') || '').includes('_images/'))
+            .map(i => getComputedStyle(i).backgroundColor)""")
+    finally:
+        page.close()
+    return [f"figure on a dark background in dark mode ({bg})" for bg in backgrounds
+            if bg not in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)")]
+
+
+def link_problems(site_root, base_url, links):
+    """Internal links must point at a page of the site, and at an id on it."""
+    problems = []
+    for href in sorted(set(links)):
+        parsed = urllib.parse.urlparse(href)
+        if not href.startswith(base_url) or parsed.scheme not in ("http", "https"):
+            continue
+        target = pathlib.Path(site_root) / urllib.parse.unquote(parsed.path).lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            problems.append(f"broken link: {parsed.path}")
+            continue
+        if parsed.fragment and target.suffix == ".html":
+            ids = _ids(target)
+            if urllib.parse.unquote(parsed.fragment) not in ids:
+                problems.append(f"broken anchor: {parsed.path}#{parsed.fragment}")
+    return problems
+
+
+@functools.lru_cache(maxsize=None)
+def _ids(path):
+    return set(re.findall(r'\sid="([^"]+)"', pathlib.Path(path).read_text()))
 
 
 def _screenshot(page, path):
@@ -219,10 +338,26 @@ def test_mathjax_is_local(built_site):
         assert "cdn.jsdelivr.net" not in text and "mathjax@" not in text, page
 
 
-def test_home_page(browser, server):
+def test_home_page(browser, server, built_site):
     problems, facts = inspect_page(browser, f"{server}/index.html")
+    problems += phone_problems(browser, f"{server}/index.html")
+    problems += link_problems(built_site, server, facts["links"])
     assert problems == []
     assert facts["images"] is not None
+    # The home page links every chapter, the bibliography and the PDF edition.
+    hrefs = {urllib.parse.urlparse(h).path for h in facts["links"]}
+    for page in CHAPTERS + ["references"]:
+        assert f"/{page}.html" in hrefs, page
+    assert "/d2lstab.pdf" in hrefs, "the home page does not link the PDF edition"
+
+
+def test_references_page(browser, server, built_site):
+    """The bibliography lists what the chapters cite, and every citation links to it."""
+    problems, facts = inspect_page(browser, f"{server}/references.html")
+    problems += link_problems(built_site, server, facts["links"])
+    assert problems == []
+    entries = re.findall(r'<div class="citation" id="[^"]+"', (built_site / "references.html").read_text())
+    assert len(entries) >= 20, f"only {len(entries)} works in the bibliography"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -237,6 +372,20 @@ def test_chapter_page(browser, server, chapter):
     assert facts["colab"] == [colab_url(chapter)]
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_readable(browser, server, built_site, chapter):
+    """Nothing cut off at 1280 px (checked above), the page not wider than a phone,
+    figures readable in dark mode, every internal link and anchor resolves,
+    and every figure numbered and captioned (above) and cited by a link."""
+    url = f"{server}/{chapter}.html"
+    _, facts = inspect_page(browser, url)
+    problems = phone_problems(browser, url) + dark_mode_problems(browser, url)
+    problems += link_problems(built_site, server, facts["links"])
+    assert problems == []
+    assert facts["figures"], "no figure on the page"
+    assert any("references.html#" in link for link in facts["links"]), "the chapter cites nothing"
+
+
 def test_checker_has_teeth(browser, tmp_path):
     """A deliberately broken page: the checker must report every kind of fault."""
     site = tmp_path / "site"
@@ -247,16 +396,32 @@ def test_checker_has_teeth(browser, tmp_path):
 <div class="math">\\[x\\]</div>
 <img src="missing.png">
 <img src="https://cdn.example.org/remote.png">
+<pre>xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</pre>
+<figure><img src="_images/tiny.svg" alt="tiny.svg"></figure>
+<a href="nowhere.html">a broken link</a> <a href="bad.html#no-such-id">a broken anchor</a>
+<div style="width: 900px">wider than a phone</div>
 </article></body></html>""")
+    (site / "_images").mkdir()
+    (site / "_images" / "tiny.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1500pt" height="300pt" viewBox="0 0 1500 300">'
+        '<g transform="translate(10 20) scale(0.06 -0.06)"><path d="M0 0L100 100"/></g>'
+        '<rect width="1500" height="300" fill="none" stroke="black"/></svg>')
     handler = functools.partial(_QuietHandler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        problems, _ = inspect_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}/bad.html")
+        problems, facts = inspect_page(browser, f"{base}/bad.html")
+        problems += phone_problems(browser, f"{base}/bad.html")
+        problems += dark_mode_problems(browser, f"{base}/bad.html")
+        problems += link_problems(site, base, facts["links"])
     finally:
         httpd.shutdown()
         httpd.server_close()
     report = "\n".join(problems)
     for needle in ("console error: boom", "HTTP 404", "request left the site", "raw $$",
-                   "raw TeX", "image not loaded: missing.png", "not typeset", "loads no MathJax"):
+                   "raw TeX", "image not loaded: missing.png", "not typeset", "loads no MathJax",
+                   "scrolls sideways at 1280 px: pre", "has no numbered caption", "has no alt text",
+                   "px at its rendered width", "scrolls sideways at 390 px", "broken link: /nowhere.html",
+                   "broken anchor: /bad.html#no-such-id", "dark background in dark mode"):
         assert needle in report, (needle, report)
