@@ -8,9 +8,10 @@
 
 A mutant is one small, deliberate bug of the kind a real edit makes: a
 flipped sign or comparison, a swapped constant, an off-by-one step, a
-dropped bias correction. Each is applied, one at a time, to a copy of the
-repository (``.mutation/work``; the checkout is never touched), and the
-test command is run against it, fastest and most relevant part first:
+dropped bias correction. Each is applied, alone, to a copy of the
+repository (``.mutation/work0``, ``work1``, ...: ``--jobs`` mutants run at
+once, each in its own copy; the checkout is never touched), and the test
+command is run against it, fastest and most relevant part first:
 
 1. the unit tests of the mutated module, then the other unit tests that use
    it (directly or through another module), with ``pytest -x``;
@@ -35,10 +36,12 @@ instead. nbval is not run unmutated here (``--baseline-nbval`` does it):
 ``make test`` in ``.ci/run`` validates every chapter.
 """
 import argparse
+import concurrent.futures
 import dataclasses
 import json
 import os
 import pathlib
+import queue
 import re
 import shutil
 import subprocess
@@ -450,7 +453,8 @@ def check_copy_imports_itself(copy):
 
 
 def _pytest(copy, args, timeout):
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts="] + args
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+           "--basetemp", str(copy / ".pytest-tmp")] + args  # each copy its own temporary folders
     tic = time.perf_counter()
     try:
         result = subprocess.run(cmd, cwd=copy, env=environment(copy), capture_output=True,
@@ -530,7 +534,7 @@ def _first_failure(output):
     return ""
 
 
-def baseline(module, copy, with_nbval=False):
+def baseline(module, with_nbval, copy):
     """The steps of ``module``'s mutants must pass on the unmutated copy (in the same order,
     so a test that depends on what ran before it cannot pass for a kill); return seconds."""
     total = 0.0
@@ -574,6 +578,8 @@ def main(argv=None):
     parser.add_argument("--baseline-nbval", action="store_true",
                         help="also run nbval unmutated first (CI has just run it in make test)")
     parser.add_argument("--min-score", type=float, default=85.0)
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="mutants run at once, each in its own copy (default: 2, or 1 on one core)")
     parser.add_argument("--markdown", action="store_true", help="print the table of the last run")
     parser.add_argument("--list", action="store_true", help="list the mutants and their test plan")
     args = parser.parse_args(argv)
@@ -598,25 +604,44 @@ def main(argv=None):
         return 0
 
     tic = time.perf_counter()
-    copy = make_copy(WORK / "work")
-    check_copy_imports_itself(copy)
-    results, checked = [], set()
-    for i, m in enumerate(chosen, 1):
-        if m.module not in checked:
-            seconds = baseline(m.module, copy, with_nbval=args.baseline_nbval and not args.no_nbval)
-            print(f"baseline {m.module}: passes without mutants ({seconds:.0f} s)", flush=True)
-            checked.add(m.module)
-        r = run_mutant(m, copy, with_nbval=not args.no_nbval)
-        results.append(r)
-        where = r["killed_by"] or ("accepted: " + r["accepted"] if r.get("accepted") else "NOT EXPLAINED")
-        print(f"[{i:2d}/{len(chosen)}] {r['status']:8s} {m.id:40s} {r['seconds']:6.1f} s  {where}", flush=True)
+    jobs = max(1, min(args.jobs, len(chosen)))
+    copies = queue.Queue()
+    for j in range(jobs):
+        copy = make_copy(WORK / f"work{j}")
+        check_copy_imports_itself(copy)
+        copies.put(copy)
+
+    def on_a_copy(task, *task_args):
+        copy = copies.get()
+        try:
+            return task(*task_args, copy)
+        finally:
+            copies.put(copy)
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        # Every module's steps pass unmutated before any of its mutants runs.
+        modules = list(dict.fromkeys(m.module for m in chosen))
+        with_baseline_nbval = args.baseline_nbval and not args.no_nbval
+        for module, seconds in zip(modules, pool.map(
+                lambda mod: on_a_copy(baseline, mod, with_baseline_nbval), modules)):
+            print(f"baseline {module}: passes without mutants ({seconds:.0f} s)", flush=True)
+        futures = {pool.submit(on_a_copy, lambda m, copy: run_mutant(m, copy, with_nbval=not args.no_nbval), m): i
+                   for i, m in enumerate(chosen)}
+        results = [None] * len(chosen)
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            r = future.result()
+            results[futures[future]] = r
+            where = r["killed_by"] or ("accepted: " + r["accepted"] if r.get("accepted") else "NOT EXPLAINED")
+            print(f"[{done:2d}/{len(chosen)}] {r['status']:8s} {r['id']:40s} {r['seconds']:6.1f} s  {where}",
+                  flush=True)
     minutes = (time.perf_counter() - tic) / 60
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": minutes,
               "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
-              "nbval": not args.no_nbval, "results": results}
+              "jobs": jobs, "nbval": not args.no_nbval, "results": results}
     WORK.mkdir(exist_ok=True)
     report_path.write_text(json.dumps(report, indent=1))
-    shutil.rmtree(copy, ignore_errors=True)
+    while not copies.empty():
+        shutil.rmtree(copies.get(), ignore_errors=True)
 
     killed, total, score = summarize(results)
     unexplained = [r["id"] for r in results if r["status"] == "survived" and not r.get("accepted")]
