@@ -67,6 +67,19 @@ def test_header_silent_outside_colab():
     assert result.stdout == "" and result.stderr == ""
 
 
+def _probe_problems(nb):
+    """nbtools.lint of ``nb`` written inside the checkout but outside chapters/
+    (never seen by a test that lists the chapters, nor by git status chapters)."""
+    folder = ROOT / "_build" / "lint-probes"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"probe-{os.getpid()}-{id(nb)}.ipynb"
+    try:
+        nbformat.write(nb, path)
+        return nbtools.lint(path)
+    finally:
+        path.unlink()
+
+
 def test_lint_catches_problems(tmp_path):
     """The lint itself can fail: an unexecuted cell, a missing seed, a changed header."""
     nb = nbformat.read(CHAPTERS[0], 4)
@@ -75,12 +88,7 @@ def test_lint_catches_problems(tmp_path):
     code[-1].execution_count = None
     code[1].source = code[1].source.replace("d2l.seed(0)", "")
     code[0].source += "\nprint('hi')"
-    path = ROOT / "chapters" / "_lint_probe.ipynb"
-    try:
-        nbformat.write(broken, path)
-        problems = " | ".join(nbtools.lint(path))
-    finally:
-        path.unlink()
+    problems = " | ".join(_probe_problems(broken))
     assert "not listed in _toc.yml" in problems
     assert "no stored execution" in problems
     assert "d2l.seed(0)" in problems
@@ -129,15 +137,6 @@ def test_nbval_fails_on_a_changed_number(tmp_path):
     result = _run_nbval(bad)
     assert result.returncode != 0
     assert "Cell outputs differ" in result.stdout
-
-
-def _probe_problems(nb, tmp_name="_lint_probe2.ipynb"):
-    path = ROOT / "chapters" / tmp_name
-    try:
-        nbformat.write(nb, path)
-        return nbtools.lint(path)
-    finally:
-        path.unlink()
 
 
 def _minimal_chapter():
