@@ -14,7 +14,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: env book test unit notebooks execute header lint clean mutate bench lab
+.PHONY: env book pdf test unit notebooks execute header lint clean mutate bench lab
 
 env: $(STAMP)
 
@@ -28,8 +28,16 @@ $(STAMP): requirements.txt requirements-mxnet.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The HTML book, then (when TeX is installed) the PDF edition it links.
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(PY) tools/book_pdf.py --if-tex
+
+# The whole book as one PDF (Jupyter Book's LaTeX builder, xelatex), into
+# _build/pdf/d2lstab.pdf and _build/html/d2lstab.pdf. TeX Live comes from
+# Debian's packages: tools/install_tex.sh (as root).
+pdf: $(STAMP)
+	$(PY) tools/book_pdf.py
 
 test: $(STAMP)
 	$(PY) -m pytest
