@@ -164,6 +164,7 @@ def test_reader_text_lint_passes_a_clean_chapter():
     ("As chapter 3 showed.", "'chapter 3'... is plain text"),
     ("By equation (2) the variance doubles.", "'equation (2'... is plain text"),
     ("The unit tests check this digit.", "test plumbing visible to readers"),
+    ("so $a = b\n+ c$ holds.", "which Markdown reads as a list item"),
 ])
 def test_reader_text_lint_fails_on_planted_prose(plant, expected):
     nb = _minimal_chapter()

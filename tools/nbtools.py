@@ -258,6 +258,13 @@ def reader_text_problems(nb):
             for m in UNLINKED_REF.finditer(prose):
                 problems.append(f"{where}: {m.group(0)!r}... is plain text: make it a link "
                                 "([chapter N](NN_name.ipynb), {eq}`label`, {numref}`label`)")
+            for para in re.split(r"\n\s*\n", src):
+                opened = 0  # single $ seen so far in this paragraph ($$ blocks excepted)
+                for line in para.split("\n"):
+                    if opened % 2 and re.match(r"\s*[-+*] ", line):
+                        problems.append(f"{where}: a line inside $...$ starts with {line.strip()[:2]!r}, "
+                                        "which Markdown reads as a list item: move the operator up a line")
+                    opened += len(re.findall(r"(?<![$\\])\$(?!\$)", line))
             exercises += EXERCISE.findall(src)
             solutions += SOLUTION.findall(src)
         elif cell.cell_type == "code":
