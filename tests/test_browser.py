@@ -207,6 +207,14 @@ def inspect_page(browser, url, screenshot=None):
                                    timeout=30_000)
             page.evaluate("() => MathJax.startup.promise")
         page.wait_for_load_state("networkidle", timeout=30_000)
+        # Open every dropdown (the exercises' solutions): what is inside must fit too.
+        opened = page.evaluate("""() => {
+            const buttons = Array.from(document.querySelectorAll('.toggle-hidden button.toggle-button'));
+            buttons.forEach(b => b.click());
+            return buttons.length; }""")
+        facts["dropdowns"] = opened
+        if opened:
+            page.wait_for_timeout(500)
         facts.update(page.evaluate(_INSPECT))
         if facts["math"] and not has_mathjax:
             problems.append("page has math but loads no MathJax")
@@ -390,6 +398,7 @@ def test_chapter_page(browser, server, chapter):
     assert facts["math"] > 0 and facts["containers"] >= facts["math"]
     assert any("_images/" in (img["src"] or "") for img in facts["images"]), "no figure on the page"
     assert facts["colab"] == [colab_url(chapter)]
+    assert facts["dropdowns"] > 0, "no solution dropdown on the page (were they opened and measured?)"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
