@@ -281,12 +281,32 @@ def _local_page(browser, url, **options):
     return page
 
 
+def _open_typeset(page, url):
+    """Load ``url`` and wait until MathJax (if the page has it) has typeset it."""
+    page.goto(url, wait_until="load", timeout=60_000)
+    if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=60_000)
+        page.evaluate("() => MathJax.startup.promise")
+
+
+def _luminance(css_color):
+    """Relative luminance (0 black, 1 white) of an opaque CSS rgb()/rgba() colour, else 0."""
+    parts = [float(v) for v in re.findall(r"[\d.]+", css_color)]
+    if len(parts) < 3 or (len(parts) == 4 and parts[3] < 1):
+        return 0.0
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(c) for c in parts[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 def phone_problems(browser, url):
     """At a phone's 390 px the page itself must not scroll sideways."""
     page = _local_page(browser, url, viewport={"width": 390, "height": 844})
     try:
-        page.goto(url, wait_until="load", timeout=60_000)
-        page.wait_for_load_state("networkidle", timeout=30_000)
+        _open_typeset(page, url)
         page.wait_for_timeout(300)
         scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     finally:
@@ -299,8 +319,7 @@ def dark_mode_problems(browser, url):
     page = _local_page(browser, url, viewport={"width": 1280, "height": 900}, color_scheme="dark")
     try:
         page.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
-        page.goto(url, wait_until="load", timeout=60_000)
-        page.wait_for_load_state("networkidle", timeout=30_000)
+        _open_typeset(page, url)
         page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; document.documentElement.dataset.mode = 'dark'; }")
         page.wait_for_timeout(200)
         backgrounds = page.evaluate("""() => Array.from(document.querySelectorAll('article img'))
@@ -308,8 +327,9 @@ def dark_mode_problems(browser, url):
             .map(i => getComputedStyle(i).backgroundColor)""")
     finally:
         page.close()
+    # Black text needs a light card: luminance 0.6 or more (white is 1).
     return [f"figure on a dark background in dark mode ({bg})" for bg in backgrounds
-            if bg not in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)")]
+            if _luminance(bg) < 0.6]
 
 
 def link_problems(site_root, base_url, links):
