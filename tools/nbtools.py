@@ -26,22 +26,29 @@ MXNET_PIN = "mxnet==1.9.1"
 PYTHON_RANGE = ((3, 10), (3, 13))
 
 HEADER_TEMPLATE = '''\
-# Colab setup: installs MXNet 1.9.1 and d2lstab, keeping Colab's NumPy. Outside Colab it does nothing.
+# Colab setup: installs MXNet 1.9.1 and d2lstab, keeping Colab's NumPy.
+# Outside Colab it does nothing.
 import os, sys
 if "google.colab" in sys.modules:
     if not {low} <= sys.version_info[:2] <= {high}:
-        raise SystemExit("This book needs Python {low_text} to {high_text}; this runtime has Python %d.%d. "
-                         "Open the command palette (Tools > Command palette, or Ctrl+Shift+P), "
-                         "choose 'Change runtime version', pick the Python {high_text} runtime, "
-                         "then run this notebook again." % sys.version_info[:2])
+        raise SystemExit(
+            "This book needs Python {low_text} to {high_text}; this runtime has "
+            "Python %d.%d. Open the command palette (Tools > Command palette, "
+            "or Ctrl+Shift+P), choose 'Change runtime version', pick the "
+            "Python {high_text} runtime, then run this notebook again."
+            % sys.version_info[:2])
     import subprocess
-    # --no-deps: MXNet's wheel asks for numpy<2; all d2lstab needs is preinstalled in Colab.
-    _cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{mxnet}",
-            os.environ.get("D2LSTAB_SOURCE", "git+{url}@{branch}")]
+    # --no-deps: MXNet's wheel asks for numpy<2; all d2lstab needs is
+    # preinstalled in Colab.
+    _src = "git+{url}@{branch}"
+    _src = os.environ.get("D2LSTAB_SOURCE", _src)
+    _cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+            "{mxnet}", _src]
     _pip = subprocess.run(_cmd, capture_output=True, text=True)
     if _pip.returncode:
         print(_pip.stdout + _pip.stderr)
-        raise SystemExit("pip could not install MXNet and d2lstab (its messages are above).")'''
+        raise SystemExit("pip could not install MXNet and d2lstab "
+                         "(its messages are above).")'''
 
 SEED_PATTERN = re.compile(r"^d2l\.seed\(0\)\s*$", re.M)
 
@@ -270,7 +277,7 @@ def reader_text_problems(nb):
         elif cell.cell_type == "code":
             plumbing = PLUMBING_CODE
             for i, line in enumerate(src.splitlines(), 1):
-                if len(line) > MAX_COLUMNS and n > 0:  # cell 0: the Colab header, hidden in the book
+                if len(line) > MAX_COLUMNS:
                     problems.append(f"{where}: code line {i} has {len(line)} > {MAX_COLUMNS} characters")
             for i, line in enumerate(_output_lines(cell), 1):
                 if len(line) > MAX_COLUMNS:
