@@ -36,7 +36,9 @@ import urllib.request
 import pytest
 import yaml
 
+import book_pdf
 import nbtools
+from conftest import require_tool_or_skip
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "_build" / "screenshot.png"
@@ -47,12 +49,6 @@ def _toc_chapters():
 
 
 CHAPTERS = _toc_chapters()
-
-
-def _missing(reason):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must have it: .ci/run installs it)")
-    pytest.skip(reason)
 
 
 def chromium_path():
@@ -107,7 +103,7 @@ def built_site(tmp_path_factory, request):
     return html
 
 
-PDF_NAME = "d2lstab.pdf"
+PDF_NAME = book_pdf.NAME
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +122,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed (pip install -r requirements.txt)")
+        require_tool_or_skip("playwright is not installed (pip install -r requirements.txt)")
     path = chromium_path()
     if path is None:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
+        require_tool_or_skip("Debian's chromium is not installed (apt-get install chromium)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, headless=True,
                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
@@ -199,13 +195,7 @@ def inspect_page(browser, url, screenshot=None):
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
     try:
-        page.goto(url, wait_until="load", timeout=60_000)
-        has_mathjax = page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')")
-        facts["mathjax_script"] = has_mathjax
-        if has_mathjax:
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                   timeout=30_000)
-            page.evaluate("() => MathJax.startup.promise")
+        has_mathjax = facts["mathjax_script"] = _open_typeset(page, url, mathjax_timeout=30_000)
         page.wait_for_load_state("networkidle", timeout=30_000)
         # Open every dropdown (the exercises' solutions): what is inside must fit too.
         opened = page.evaluate("""() => {
@@ -281,13 +271,16 @@ def _local_page(browser, url, **options):
     return page
 
 
-def _open_typeset(page, url):
-    """Load ``url`` and wait until MathJax (if the page has it) has typeset it."""
+def _open_typeset(page, url, mathjax_timeout=60_000):
+    """Load ``url`` and wait until MathJax (if the page loads it) has typeset it;
+    return whether the page loads MathJax."""
     page.goto(url, wait_until="load", timeout=60_000)
-    if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
+    has_mathjax = page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')")
+    if has_mathjax:
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                               timeout=60_000)
+                               timeout=mathjax_timeout)
         page.evaluate("() => MathJax.startup.promise")
+    return has_mathjax
 
 
 def _luminance(css_color):
@@ -343,7 +336,7 @@ def link_problems(site_root, base_url, links):
         if target.is_dir():
             target = target / "index.html"
         if not target.is_file():
-            if target.name == PDF_NAME and not os.environ.get("CI") and not _has_tex():
+            if target.name == PDF_NAME and not os.environ.get("CI") and book_pdf.missing_tools():
                 continue  # no TeX here (outside CI): the PDF was not built
             problems.append(f"broken link: {parsed.path}")
             continue
@@ -352,10 +345,6 @@ def link_problems(site_root, base_url, links):
             if urllib.parse.unquote(parsed.fragment) not in ids:
                 problems.append(f"broken anchor: {parsed.path}#{parsed.fragment}")
     return problems
-
-
-def _has_tex():
-    return shutil.which("xelatex") is not None
 
 
 @functools.lru_cache(maxsize=None)

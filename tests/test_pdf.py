@@ -26,8 +26,7 @@ import subprocess
 import unicodedata
 
 import pytest
-import yaml
-
+import nbtools
 from conftest import require_tool_or_skip
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -76,12 +75,7 @@ def missing_phrases(pdf_words, phrases, before=""):
 
 # What the book holds, read from the sources.
 
-def toc_documents(root=ROOT):
-    """(file, numbered) for each entry of _toc.yml, in book order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    parts = toc.get("parts") or [{"chapters": toc.get("chapters", []), "numbered": toc.get("numbered")}]
-    return [(entry["file"], bool(part.get("numbered")))
-            for part in parts for entry in part.get("chapters", []) if "file" in entry]
+toc_documents = nbtools.toc_entries  # (file, numbered) for each entry of _toc.yml
 
 
 def _cells(path):

@@ -404,9 +404,6 @@ def relevant_tests(module, root=ROOT):
 
 
 def toc_chapters(root=ROOT):
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    import nbtools
-
     return nbtools.toc_chapters(root)
 
 

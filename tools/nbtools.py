@@ -106,15 +106,19 @@ def copy_checkout(dest):
     return pathlib.Path(dest)
 
 
-def toc_files(root=ROOT):
-    """The files of _toc.yml in book order (with or without parts), as written there."""
+def toc_entries(root=ROOT):
+    """(file, numbered) for each file of _toc.yml in book order (with or without parts)."""
     import yaml
 
     toc = yaml.safe_load((pathlib.Path(root) / "_toc.yml").read_text())
-    entries = list(toc.get("chapters", []))
-    for part in toc.get("parts", []):
-        entries += part.get("chapters", [])
-    return [e["file"] for e in entries if "file" in e]
+    parts = toc.get("parts") or [{"chapters": toc.get("chapters", []), "numbered": toc.get("numbered")}]
+    return [(entry["file"], bool(part.get("numbered")))
+            for part in parts for entry in part.get("chapters", []) if "file" in entry]
+
+
+def toc_files(root=ROOT):
+    """The files of _toc.yml in book order, as written there."""
+    return [file for file, _ in toc_entries(root)]
 
 
 def toc_chapters(root=ROOT):
